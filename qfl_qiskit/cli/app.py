@@ -1,0 +1,74 @@
+"""The ``qfl`` command: thin Typer commands over the layers; bad input gives one line and exit code 2.
+
+Heavy packages (qiskit, qiskit-ibm-runtime, matplotlib) are imported inside the commands that need them, so
+``qfl --help`` and input errors answer at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from qfl_qiskit.errors import QflError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="qfl",
+    help="Quantum multimodal fusion on Qiskit: build QFL/MMA circuits, transpile for IBM devices, report costs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+circuit_app = typer.Typer(help="Build and export circuits from spec files.", no_args_is_help=True)
+app.add_typer(circuit_app, name="circuit")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def user_errors(fn: F) -> F:
+    """Turn :class:`QflError` from a command into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QflError as exc:
+            err_console.print(f"error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, reporting usage errors in one line with exit code 2."""
+    import click
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="qfl", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        sys.exit(0)
+    except click.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        print(f"error: {exc.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except click.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# Commands register themselves on `app` / `circuit_app` when imported.
+from qfl_qiskit.cli import backends as _backends  # noqa: E402,F401
+from qfl_qiskit.cli import circuits as _circuits  # noqa: E402,F401

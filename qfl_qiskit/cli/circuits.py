@@ -1,0 +1,210 @@
+"""``qfl circuit build``, ``qfl transpile-report`` and ``qfl quickstart``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from qfl_qiskit.cli.app import app, circuit_app, console, user_errors
+from qfl_qiskit.errors import CircuitError, QflError
+from qfl_qiskit.specs import MMASpec, QFLSpec, TranspileSpec, load_circuit_spec, validate
+
+if TYPE_CHECKING:
+    from qfl_qiskit.circuits import QnnCircuit
+
+DEFAULT_BACKENDS = ["fake_torino", "fake_fez", "fake_sherbrooke"]
+
+
+def parse_presence(text: str | None, spec: QFLSpec | MMASpec) -> tuple[bool, ...] | None:
+    """Parse ``--present 1,0,1`` for an MMA spec (one 0/1 flag per modality)."""
+    if text is None:
+        return None
+    if spec.kind != "mma":
+        raise CircuitError("--present applies to MMA specs only; QFL circuits always load every modality")
+    flags = [f.strip() for f in text.split(",")]
+    if any(f not in {"0", "1"} for f in flags) or len(flags) != spec.modalities:
+        raise CircuitError(
+            f"--present needs {spec.modalities} comma-separated 0/1 flags (one per modality), got '{text}'"
+        )
+    return tuple(f == "1" for f in flags)
+
+
+def artifact_stem(qnn: QnnCircuit) -> str:
+    """File stem for a circuit's artifacts: spec id, plus the presence pattern of a partial MMA circuit."""
+    presence = qnn.metadata.get("presence")
+    if presence and not all(presence):
+        return f"{qnn.metadata['spec_id']}_present-{''.join('1' if p else '0' for p in presence)}"
+    return qnn.metadata["spec_id"]
+
+
+def _load(spec_file: Path, present: str | None) -> tuple[QFLSpec | MMASpec, QnnCircuit]:
+    from qfl_qiskit.circuits import build_circuit
+
+    spec = load_circuit_spec(spec_file)
+    return spec, build_circuit(spec, parse_presence(present, spec))
+
+
+def _check_suffix(path: Path | None, suffix: str, option: str) -> None:
+    if path is not None and path.suffix.lower() != suffix:
+        raise QflError(f"{option} {path}: expected a {suffix} file name")
+
+
+@circuit_app.command("build")
+@user_errors
+def circuit_build(
+    spec_file: Path = typer.Argument(..., help="Circuit spec TOML (kind = \"qfl\" or \"mma\")."),
+    out_dir: Path = typer.Option(Path("circuits/build"), "--out-dir", help="Where QPY and QASM files go."),
+    draw: Path | None = typer.Option(None, "--draw", help="Also draw the circuit to this PNG."),
+    present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
+) -> None:
+    """Build a circuit from its spec: print a summary, export QPY + OpenQASM 3 (and a PNG drawing)."""
+    _check_suffix(draw, ".png", "--draw")
+    spec, qnn = _load(spec_file, present)
+    from qfl_qiskit.circuits import export_circuit
+
+    png = _drawing(qnn) if draw is not None else None  # render before writing anything
+    qpy_path, qasm_path = export_circuit(qnn.circuit, out_dir / artifact_stem(qnn))
+    if png is not None:
+        from qfl_qiskit.atomic import atomic_write_bytes
+
+        atomic_write_bytes(draw, png)
+    console.print(_summary(spec, qnn))
+    console.print(f"wrote {qpy_path} and {qasm_path}" + (f" and {draw}" if draw else ""))
+
+
+def _drawing(qnn: QnnCircuit) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = qnn.circuit.draw("mpl", fold=60)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _summary(spec: QFLSpec | MMASpec, qnn: QnnCircuit) -> Table:
+    qc = qnn.circuit
+    table = Table(title=f"{spec.kind.upper()} circuit {spec.spec_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("qubits", str(qc.num_qubits)),
+        ("inputs", str(qnn.num_inputs)),
+        ("weights", str(qnn.num_weights)),
+        ("depth", str(qc.depth())),
+        ("gates", ", ".join(f"{k}: {v}" for k, v in qc.count_ops().items())),
+        ("observables", f"{len(qnn.observables)}: {' '.join(qnn.metadata['observables'][:8])}"
+                        + (" ..." if len(qnn.observables) > 8 else "")),
+    ]
+    if "presence" in qnn.metadata:
+        rows.append(("presence", "".join("1" if p else "0" for p in qnn.metadata["presence"])))
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def _report(
+    spec: QFLSpec | MMASpec,
+    qnn: QnnCircuit,
+    tspec: TranspileSpec,
+    *,
+    json_path: Path | None,
+    plot_path: Path | None,
+    isa_dir: Path,
+    results_dir: Path,
+) -> None:
+    """Sweep, then write ISA circuits, the JSON record and the PNG; print the ranked table."""
+    from rich.progress import Progress
+
+    from qfl_qiskit.circuits import export_circuit
+    from qfl_qiskit.results import make_record, plot_transpile_comparison, save_record, utc_stamp
+    from qfl_qiskit.transpile import compare_backends
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"transpiling ({tspec.seeds} seeds per backend)", total=len(tspec.backends))
+        pairs = compare_backends(qnn.circuit, tspec, on_backend_done=lambda _: progress.advance(task))
+    stem = f"transpile_{spec.kind}_{artifact_stem(qnn)}_{utc_stamp()}"
+    json_path = json_path or results_dir / f"{stem}.json"
+    plot_path = plot_path or json_path.with_suffix(".png")
+    isa_files = {}
+    for isa, rep in pairs:
+        qpy_path, qasm_path = export_circuit(isa, isa_dir / f"{artifact_stem(qnn)}_{rep.backend}")
+        isa_files[rep.backend] = {"qpy": str(qpy_path), "qasm": str(qasm_path)}
+    record = make_record(
+        "transpile_report",
+        specs={"circuit": spec, "transpile": tspec},
+        seeds={"observable_seed": spec.observable_seed, "seed_transpiler_first": 0,
+               "seed_transpiler_count": tspec.seeds},
+        payload={
+            "presence": qnn.metadata.get("presence"),
+            "reports": [r.model_dump(mode="json") for _, r in pairs],
+            "isa_circuits": isa_files,
+        },
+    )
+    save_record(record, json_path)
+    plot_transpile_comparison(record, plot_path)
+    console.print(_report_table(spec, [r for _, r in pairs]))
+    console.print(f"wrote {json_path}, {plot_path} and ISA circuits under {isa_dir}/")
+
+
+def _report_table(spec: QFLSpec | MMASpec, reports: list) -> Table:
+    table = Table(title=f"{spec.kind.upper()} {spec.spec_id}: best of each backend's seed sweep, by ESP")
+    for col in ("#", "backend", "2q", "2q depth", "depth", "swaps", "dur us", "ESP", "vs default", "L/seed"):
+        table.add_column(col, justify="left" if col == "backend" else "right", no_wrap=True)
+    for i, r in enumerate(reports, 1):
+        dur = "-" if r.estimated_duration_s is None else f"{r.estimated_duration_s * 1e6:.1f}"
+        table.add_row(
+            str(i), r.backend, str(r.two_qubit_count), str(r.two_qubit_depth), str(r.depth), str(r.swaps), dur,
+            f"{r.esp:.4f}", f"{(r.esp_gain - 1) * 100:+.2f}%", f"{r.optimization_level}/{r.seed}",
+        )
+    table.caption = "vs default: ESP gain over optimization level 3, seed 0; full figures in the JSON record"
+    return table
+
+
+@app.command("transpile-report")
+@user_errors
+def transpile_report(
+    spec_file: Path = typer.Argument(..., help="Circuit spec TOML."),
+    backend: list[str] = typer.Option(DEFAULT_BACKENDS, "--backend", "-b", help="Backend name; repeat for more."),
+    optimization_level: int = typer.Option(3, "--optimization-level", "-O", help="Preset pass-manager level 0-3."),
+    seeds: int = typer.Option(8, "--seeds", help="Number of seed_transpiler values swept per backend."),
+    json_path: Path | None = typer.Option(None, "--json", help="Record path (default results/transpile_*.json)."),
+    plot_path: Path | None = typer.Option(None, "--plot", help="PNG path (default: beside the JSON record)."),
+    present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
+    isa_dir: Path = typer.Option(Path("circuits/isa"), "--isa-dir", help="Where ISA QPY/QASM files go."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where records go by default."),
+) -> None:
+    """Transpile a circuit spec for each backend (seed sweep, best by ESP) and compare the backends."""
+    _check_suffix(json_path, ".json", "--json")
+    _check_suffix(plot_path, ".png", "--plot")
+    tspec = validate(
+        TranspileSpec,
+        {"backends": tuple(backend), "optimization_level": optimization_level, "seeds": seeds},
+        source="command line",
+    )
+    spec, qnn = _load(spec_file, present)
+    _report(spec, qnn, tspec, json_path=json_path, plot_path=plot_path, isa_dir=isa_dir, results_dir=results_dir)
+
+
+@app.command("quickstart")
+@user_errors
+def quickstart(
+    seeds: int = typer.Option(8, "--seeds", help="Seeds swept per backend."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where records go."),
+    isa_dir: Path = typer.Option(Path("circuits/isa"), "--isa-dir", help="Where ISA QPY/QASM files go."),
+) -> None:
+    """Build the default QFL and MMA circuits and compare their cost on three IBM device models."""
+    from qfl_qiskit.circuits import build_mma, build_qfl
+
+    tspec = validate(TranspileSpec, {"backends": tuple(DEFAULT_BACKENDS), "seeds": seeds}, source="command line")
+    for spec, qnn in ((QFLSpec(), build_qfl(QFLSpec())), (MMASpec(), build_mma(MMASpec()))):
+        console.print(_summary(spec, qnn))
+        _report(spec, qnn, tspec, json_path=None, plot_path=None, isa_dir=isa_dir, results_dir=results_dir)

@@ -1,0 +1,86 @@
+"""Circuit specs: the Quantum Fusion Layer (QFL) and the missing-modality-agnostic (MMA) multimodal QNN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from qfl_qiskit.errors import SpecError
+from qfl_qiskit.specs.base import Spec, read_toml, validate
+
+Entanglement = Literal["full", "linear", "circular"]
+
+
+class QFLSpec(Spec):
+    """Quantum Fusion Layer: index/value state preparation S(x) alternated P times with U(theta).
+
+    Attributes:
+        modalities: Number of modalities M.
+        features: Features per modality D; the index register addresses M*D slots plus one constant slot.
+        degree: Number P of S(x) uploads, which is the trigonometric degree across modalities.
+        layers: Ansatz layers L inside each U(theta) block (Rx, Ry, Rz on every qubit, then entanglers).
+        entanglement: CX pattern of each ansatz layer.
+        observables: Number K of random Pauli-string observables read out.
+        observable_seed: Seed fixing the K Pauli strings.
+    """
+
+    kind: Literal["qfl"] = "qfl"
+    modalities: int = Field(6, ge=1)
+    features: int = Field(2, ge=1)
+    degree: int = Field(2, ge=1)
+    layers: int = Field(1, ge=1)
+    entanglement: Entanglement = "linear"
+    observables: int = Field(8, ge=1)
+    observable_seed: int = Field(1234, ge=0)
+
+
+class MMASpec(Spec):
+    """Multimodal QNN with per-modality registers, fusion layers and missing-modality gating.
+
+    Attributes:
+        modalities: Number of modalities M, one register each.
+        qubits_per_modality: Qubits per register; each takes one angle-encoded feature.
+        encoding_layers: Data re-uploading rounds per register (encode, then trainable block, repeated).
+        trainable_layers: Ry/Rz + CX layers in each per-modality trainable block.
+        fusion_layers: Layers of inter-register entanglers followed by trainable Ry/Rz on every qubit.
+        entangler: Which register pairs the fusion entanglers connect.
+        context: Fixed state of an absent modality's register ("zero": |0..0>, "plus": |+..+>).
+        readout: "z" reads Z on every qubit; "pauli" reads ``observables`` random Pauli strings.
+        observables: Number of random Pauli strings when ``readout = "pauli"``.
+        observable_seed: Seed fixing those strings.
+    """
+
+    kind: Literal["mma"] = "mma"
+    modalities: int = Field(3, ge=1)
+    qubits_per_modality: int = Field(2, ge=1)
+    encoding_layers: int = Field(1, ge=1)
+    trainable_layers: int = Field(1, ge=1)
+    fusion_layers: int = Field(1, ge=1)
+    entangler: Literal["linear", "circular", "full", "star"] = "linear"
+    context: Literal["zero", "plus"] = "zero"
+    readout: Literal["z", "pauli"] = "z"
+    observables: int = Field(8, ge=1)
+    observable_seed: int = Field(1234, ge=0)
+
+
+CircuitSpec = Annotated[Union[QFLSpec, MMASpec], Field(discriminator="kind")]
+
+
+def load_circuit_spec(path: str | Path) -> QFLSpec | MMASpec:
+    """Load a circuit spec from TOML; the top-level ``kind`` ("qfl" or "mma") selects the model.
+
+    Args:
+        path: The TOML file.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: Missing file, bad TOML, unknown keys, or invalid values.
+    """
+    data = read_toml(path)
+    if "kind" not in data:
+        raise SpecError(f"{path}: missing key 'kind'; set kind = \"qfl\" or kind = \"mma\"")
+    return validate(CircuitSpec, data, source=str(path))

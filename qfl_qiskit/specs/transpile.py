@@ -1,0 +1,21 @@
+"""Transpilation spec: which backends, which preset level, how many layout/routing seeds."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from qfl_qiskit.specs.base import Spec
+
+
+class TranspileSpec(Spec):
+    """How to transpile a circuit for a comparison across backends.
+
+    Attributes:
+        backends: Backend names (``fake_torino``, ``generic_7``, or an IBM device name).
+        optimization_level: Preset pass-manager level 0-3 used for the seed sweep.
+        seeds: Number of ``seed_transpiler`` values swept (0 .. seeds-1); the best by ESP is kept.
+    """
+
+    backends: tuple[str, ...] = Field(("fake_torino",), min_length=1)
+    optimization_level: int = Field(3, ge=0, le=3)
+    seeds: int = Field(8, ge=1)

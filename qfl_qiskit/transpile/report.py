@@ -1,0 +1,151 @@
+"""Transpile a parameterized circuit for a backend with a seed sweep; keep the best layout by ESP; report it.
+
+The circuit is transpiled once per (backend, seed) with its parameters unbound, so the kept ISA circuit is bound
+many times later without re-transpiling. The candidates always include the default (level 3, seed 0), so the kept
+circuit's ESP is never below it, and the report says by how much the sweep improved on it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from qfl_qiskit.errors import BackendError
+from qfl_qiskit.transpile.metrics import active_qubits, calibration_time, circuit_metrics
+
+if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
+    from qiskit.providers import BackendV2
+
+BASELINE = (3, 0)  # (optimization level, seed_transpiler) of the default that the sweep must not fall below
+
+
+class Candidate(BaseModel):
+    """One transpilation in the sweep."""
+
+    optimization_level: int
+    seed: int
+    esp: float
+    two_qubit_count: int
+    depth: int
+    swaps: int
+    seconds: float
+
+
+class TranspileReport(BaseModel):
+    """What a circuit costs on one backend, for the best candidate of the sweep."""
+
+    backend: str
+    backend_qubits: int
+    basis_gates: list[str]
+    calibration_time: str | None
+    circuit_name: str
+    circuit_qubits: int
+    optimization_level: int
+    seed: int
+    qubits_used: list[int]
+    initial_layout: list[int]
+    final_layout: list[int]
+    depth: int
+    two_qubit_depth: int
+    two_qubit_count: int
+    one_qubit_count: int
+    op_counts: dict[str, int]
+    swaps: int
+    estimated_duration_s: float | None
+    esp: float
+    baseline_esp: float
+    esp_gain: float
+    candidates: list[Candidate]
+    transpile_time_s: float
+    qiskit_version: str
+
+
+def _run(pm: Any, circuit: QuantumCircuit) -> tuple[QuantumCircuit, int]:
+    """Run a pass manager, counting the SWAPs routing inserted (the most seen in the DAG before translation)."""
+    seen = [0]
+
+    def callback(*, dag: Any, **_: Any) -> None:
+        seen[0] = max(seen[0], dag.count_ops().get("swap", 0))
+
+    return pm.run(circuit, callback=callback), seen[0]
+
+
+def transpile_sweep(
+    circuit: QuantumCircuit, backend: BackendV2, *, optimization_level: int = 3, seeds: int = 8
+) -> tuple[QuantumCircuit, TranspileReport]:
+    """Transpile ``circuit`` for ``backend`` with seeds 0..seeds-1 (plus the level-3 seed-0 default); keep the best.
+
+    Args:
+        circuit: The logical, parameterized circuit.
+        backend: Target backend.
+        optimization_level: Preset level 0-3 for the sweep.
+        seeds: Number of ``seed_transpiler`` values.
+
+    Returns:
+        The best ISA circuit (highest ESP; ties go to fewer two-qubit gates, then the earlier candidate) and its
+        report.
+
+    Raises:
+        BackendError: The circuit is wider than the backend.
+    """
+    import qiskit
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    if circuit.num_qubits > backend.num_qubits:
+        raise BackendError(
+            f"circuit needs {circuit.num_qubits} qubits but {backend.name} has {backend.num_qubits}; "
+            "choose a larger backend or a smaller spec"
+        )
+    runs = [(optimization_level, s) for s in range(seeds)]
+    if BASELINE not in runs:
+        runs.append(BASELINE)
+    results: list[tuple[Candidate, QuantumCircuit, dict[str, Any]]] = []
+    start = time.perf_counter()
+    for level, seed in runs:
+        t0 = time.perf_counter()
+        pm = generate_preset_pass_manager(optimization_level=level, backend=backend, seed_transpiler=seed)
+        isa, swaps = _run(pm, circuit)
+        metrics = circuit_metrics(isa, backend.target)
+        cand = Candidate(
+            optimization_level=level,
+            seed=seed,
+            esp=metrics["esp"],
+            two_qubit_count=metrics["two_qubit_count"],
+            depth=metrics["depth"],
+            swaps=swaps,
+            seconds=time.perf_counter() - t0,
+        )
+        results.append((cand, isa, metrics))
+    total = time.perf_counter() - start
+    best_cand, best_isa, best = max(results, key=lambda r: (r[0].esp, -r[0].two_qubit_count))
+    baseline = next(c for c, _, _ in results if (c.optimization_level, c.seed) == BASELINE)
+    layout = best_isa.layout
+    report = TranspileReport(
+        backend=backend.name,
+        backend_qubits=backend.num_qubits,
+        basis_gates=sorted(backend.operation_names),
+        calibration_time=calibration_time(backend),
+        circuit_name=circuit.name,
+        circuit_qubits=circuit.num_qubits,
+        optimization_level=best_cand.optimization_level,
+        seed=best_cand.seed,
+        qubits_used=active_qubits(best_isa),
+        initial_layout=list(layout.initial_index_layout(filter_ancillas=True)) if layout else [],
+        final_layout=list(layout.final_index_layout(filter_ancillas=True)) if layout else [],
+        swaps=best_cand.swaps,
+        baseline_esp=baseline.esp,
+        esp_gain=best_cand.esp / baseline.esp if baseline.esp > 0 else float("inf"),
+        candidates=[c for c, _, _ in results],
+        transpile_time_s=total,
+        qiskit_version=qiskit.__version__,
+        **best,
+    )
+    return best_isa, report
+
+
+def rank_backends(reports: list[TranspileReport]) -> list[TranspileReport]:
+    """Backends best first: highest ESP, then fewer two-qubit gates, then shorter duration."""
+    return sorted(reports, key=lambda r: (-r.esp, r.two_qubit_count, r.estimated_duration_s or 0.0))
