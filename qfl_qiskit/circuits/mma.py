@@ -4,7 +4,7 @@ One register per modality. A present modality's register gets angle encoding RY(
 (Ry/Rz + CX layers), repeated ``encoding_layers`` times (data re-uploading). An absent modality's encoding and
 block are left out of the circuit (no-op gating): its register stays in the fixed context state, its inputs have no
 effect and its weights have exactly zero gradient. Fusion layers then entangle the registers and apply trainable
-Ry/Rz on every qubit. The weight layout is the same for every presence pattern, so models and federated
+Rz/Ry on every qubit. The weight layout is the same for every presence pattern, so models and federated
 aggregation can address modality blocks by ``metadata["weight_groups"]``.
 """
 
@@ -20,6 +20,9 @@ from qfl_qiskit.errors import CircuitError
 from qfl_qiskit.specs.circuit import MMASpec
 
 _ROT = ("ry", "rz")
+# Fusion layers end the circuit: a final Rz would commute with Z read-out and its weight would be dead, so the
+# fusion rotations are Rz then Ry (every fusion weight moves every read-out).
+_FUSION_ROT = ("rz", "ry")
 
 
 def mma_weight_groups(spec: MMASpec) -> dict[str, tuple[int, int]]:
@@ -28,7 +31,7 @@ def mma_weight_groups(spec: MMASpec) -> dict[str, tuple[int, int]]:
     per_mod = spec.encoding_layers * spec.trainable_layers * len(_ROT) * q
     groups = {f"modality_{m}": (m * per_mod, (m + 1) * per_mod) for m in range(spec.modalities)}
     start = spec.modalities * per_mod
-    groups["fusion"] = (start, start + spec.fusion_layers * len(_ROT) * spec.modalities * q)
+    groups["fusion"] = (start, start + spec.fusion_layers * len(_FUSION_ROT) * spec.modalities * q)
     return groups
 
 
@@ -74,7 +77,7 @@ def build_mma(spec: MMASpec, present: tuple[bool, ...] | None = None) -> QnnCirc
         for a, b in register_pairs:
             for j in range(q):
                 qc.cx(qubits[a][j], qubits[b][j])
-        append_layers(qc, fusion, range(m_count * q), layers=1, rotations=_ROT, entanglement="none")
+        append_layers(qc, fusion, range(m_count * q), layers=1, rotations=_FUSION_ROT, entanglement="none")
 
     n = m_count * q
     if spec.readout == "z":

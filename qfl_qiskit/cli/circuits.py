@@ -41,10 +41,11 @@ def artifact_stem(qnn: QnnCircuit) -> str:
 
 
 def _load(spec_file: Path, present: str | None) -> tuple[QFLSpec | MMASpec, QnnCircuit]:
-    from qfl_qiskit.circuits import build_circuit
-
     spec = load_circuit_spec(spec_file)
-    return spec, build_circuit(spec, parse_presence(present, spec))
+    presence = parse_presence(present, spec)
+    from qfl_qiskit.circuits import build_circuit  # qiskit is imported only once the input is known to be good
+
+    return spec, build_circuit(spec, presence)
 
 
 def _check_suffix(path: Path | None, suffix: str, option: str) -> None:
@@ -125,7 +126,8 @@ def _report(
     from rich.progress import Progress
 
     from qfl_qiskit.circuits import export_circuit
-    from qfl_qiskit.results import make_record, plot_transpile_comparison, save_record, utc_stamp
+    from qfl_qiskit.atomic import atomic_write_bytes
+    from qfl_qiskit.results import make_record, render_transpile_comparison, save_record, utc_stamp
     from qfl_qiskit.transpile import compare_backends
 
     with Progress(console=console, transient=True) as progress:
@@ -134,10 +136,7 @@ def _report(
     stem = f"transpile_{spec.kind}_{artifact_stem(qnn)}_{utc_stamp()}"
     json_path = json_path or results_dir / f"{stem}.json"
     plot_path = plot_path or json_path.with_suffix(".png")
-    isa_files = {}
-    for isa, rep in pairs:
-        qpy_path, qasm_path = export_circuit(isa, isa_dir / f"{artifact_stem(qnn)}_{rep.backend}")
-        isa_files[rep.backend] = {"qpy": str(qpy_path), "qasm": str(qasm_path)}
+    isa_stems = {rep.backend: isa_dir / f"{artifact_stem(qnn)}_{rep.backend}" for _, rep in pairs}
     record = make_record(
         "transpile_report",
         specs={"circuit": spec, "transpile": tspec},
@@ -146,11 +145,14 @@ def _report(
         payload={
             "presence": qnn.metadata.get("presence"),
             "reports": [r.model_dump(mode="json") for _, r in pairs],
-            "isa_circuits": isa_files,
+            "isa_circuits": {b: {"qpy": f"{s}.qpy", "qasm": f"{s}.qasm"} for b, s in isa_stems.items()},
         },
     )
+    png = render_transpile_comparison(record)  # everything is computed before the first file is written
+    for isa, rep in pairs:
+        export_circuit(isa, isa_stems[rep.backend])
     save_record(record, json_path)
-    plot_transpile_comparison(record, plot_path)
+    atomic_write_bytes(plot_path, png)
     console.print(_report_table(spec, [r for _, r in pairs]))
     console.print(f"wrote {json_path}, {plot_path} and ISA circuits under {isa_dir}/")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qfl_qiskit.results.plots import plot_transpile_comparison
+from qfl_qiskit.results.plots import plot_transpile_comparison, render_transpile_comparison
 from qfl_qiskit.results.records import load_record, make_record, package_versions, provenance, save_record, utc_stamp
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "package_versions",
     "plot_transpile_comparison",
     "provenance",
+    "render_transpile_comparison",
     "save_record",
     "utc_stamp",
 ]

@@ -10,14 +10,18 @@ from qfl_qiskit.atomic import atomic_write_bytes
 
 
 def plot_transpile_comparison(record: dict[str, Any], path: str | Path) -> Path:
+    """Write :func:`render_transpile_comparison` of ``record`` to the PNG ``path`` (atomically)."""
+    return atomic_write_bytes(path, render_transpile_comparison(record))
+
+
+def render_transpile_comparison(record: dict[str, Any]) -> bytes:
     """Bar charts comparing backends on two-qubit count, depth and ESP from a transpile-report record.
 
     Args:
         record: A record of type "transpile_report" (payload ``reports``: one per backend).
-        path: PNG to write (atomically).
 
     Returns:
-        The PNG path.
+        PNG bytes (rendered before anything is written, so a failure leaves no file).
     """
     import matplotlib
 
@@ -49,4 +53,4 @@ def plot_transpile_comparison(record: dict[str, Any], path: str | Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()

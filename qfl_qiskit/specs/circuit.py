@@ -44,7 +44,7 @@ class MMASpec(Spec):
         qubits_per_modality: Qubits per register; each takes one angle-encoded feature.
         encoding_layers: Data re-uploading rounds per register (encode, then trainable block, repeated).
         trainable_layers: Ry/Rz + CX layers in each per-modality trainable block.
-        fusion_layers: Layers of inter-register entanglers followed by trainable Ry/Rz on every qubit.
+        fusion_layers: Layers of inter-register entanglers followed by trainable Rz/Ry on every qubit.
         entangler: Which register pairs the fusion entanglers connect.
         context: Fixed state of an absent modality's register ("zero": |0..0>, "plus": |+..+>).
         readout: "z" reads Z on every qubit; "pauli" reads ``observables`` random Pauli strings.
@@ -81,6 +81,10 @@ def load_circuit_spec(path: str | Path) -> QFLSpec | MMASpec:
         SpecError: Missing file, bad TOML, unknown keys, or invalid values.
     """
     data = read_toml(path)
-    if "kind" not in data:
-        raise SpecError(f"{path}: missing key 'kind'; set kind = \"qfl\" or kind = \"mma\"")
-    return validate(CircuitSpec, data, source=str(path))
+    models = {"qfl": QFLSpec, "mma": MMASpec}
+    kind = data.get("kind")
+    if kind not in models:
+        got = "missing key 'kind'" if kind is None else f"unknown kind {kind!r}"
+        raise SpecError(f"{path}: {got}; set kind = \"qfl\" or kind = \"mma\"")
+    # validating against the chosen model (not the union) keeps field paths free of the union tag
+    return validate(models[kind], data, source=str(path))

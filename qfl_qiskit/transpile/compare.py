@@ -39,16 +39,18 @@ def compare_backends(
     if len(set(spec.backends)) != len(spec.backends):
         raise BackendError(f"backend named twice in {list(spec.backends)}; name each backend once")
     backends = [resolve_backend(name) for name in spec.backends]
-    for b in backends:
+    for name, b in zip(spec.backends, backends):
         if circuit.num_qubits > b.num_qubits:
             raise BackendError(
-                f"circuit needs {circuit.num_qubits} qubits but {b.name} has {b.num_qubits}; "
+                f"circuit needs {circuit.num_qubits} qubits but {name} has {b.num_qubits}; "
                 "choose a larger backend or a smaller spec"
             )
     out = []
-    for b in backends:
-        out.append(transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds))
+    for name, b in zip(spec.backends, backends):
+        out.append(
+            transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds, name=name)
+        )
         if on_backend_done is not None:
-            on_backend_done(b.name)
+            on_backend_done(name)
     order = {id(r): i for i, r in enumerate(rank_backends([r for _, r in out]))}
     return sorted(out, key=lambda pair: order[id(pair[1])])

@@ -74,7 +74,12 @@ def _run(pm: Any, circuit: QuantumCircuit) -> tuple[QuantumCircuit, int]:
 
 
 def transpile_sweep(
-    circuit: QuantumCircuit, backend: BackendV2, *, optimization_level: int = 3, seeds: int = 8
+    circuit: QuantumCircuit,
+    backend: BackendV2,
+    *,
+    optimization_level: int = 3,
+    seeds: int = 8,
+    name: str | None = None,
 ) -> tuple[QuantumCircuit, TranspileReport]:
     """Transpile ``circuit`` for ``backend`` with seeds 0..seeds-1 (plus the level-3 seed-0 default); keep the best.
 
@@ -83,6 +88,7 @@ def transpile_sweep(
         backend: Target backend.
         optimization_level: Preset level 0-3 for the sweep.
         seeds: Number of ``seed_transpiler`` values.
+        name: Name to report the backend under (the name the user resolved it by); default ``backend.name``.
 
     Returns:
         The best ISA circuit (highest ESP; ties go to fewer two-qubit gates, then the earlier candidate) and its
@@ -94,9 +100,10 @@ def transpile_sweep(
     import qiskit
     from qiskit.transpiler import generate_preset_pass_manager
 
+    name = name or backend.name
     if circuit.num_qubits > backend.num_qubits:
         raise BackendError(
-            f"circuit needs {circuit.num_qubits} qubits but {backend.name} has {backend.num_qubits}; "
+            f"circuit needs {circuit.num_qubits} qubits but {name} has {backend.num_qubits}; "
             "choose a larger backend or a smaller spec"
         )
     runs = [(optimization_level, s) for s in range(seeds)]
@@ -124,7 +131,7 @@ def transpile_sweep(
     baseline = next(c for c, _, _ in results if (c.optimization_level, c.seed) == BASELINE)
     layout = best_isa.layout
     report = TranspileReport(
-        backend=backend.name,
+        backend=name,
         backend_qubits=backend.num_qubits,
         basis_gates=sorted(backend.operation_names),
         calibration_time=calibration_time(backend),
