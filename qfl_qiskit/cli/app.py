@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from qfl_qiskit.errors import QflError
 
@@ -30,6 +32,12 @@ app.add_typer(circuit_app, name="circuit")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def compact_table(title: str, *, caption: str | None = None) -> Table:
+    """A borderless table that fits an 80-column terminal (the default width when output is piped)."""
+    return Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                 collapse_padding=True)
 
 
 def user_errors(fn: F) -> F:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import warnings
 
 import typer
-from rich.table import Table
 
-from qfl_qiskit.cli.app import app, console, user_errors
+from qfl_qiskit.cli.app import app, compact_table, console, user_errors
 from qfl_qiskit.errors import QflError
 
 
@@ -29,8 +28,9 @@ def backends(
     classes = {n: c for n, c in fake_backend_classes().items() if contains in n}
     if not classes:
         raise QflError(f"no backend name contains '{contains}'; run `qfl backends` without --contains")
-    table = Table(title="Offline backends (also: generic_<n>, and IBM devices by name with an account)")
-    for col in ("name", "qubits", "basis", "1q err", "2q err", "readout err", "calibrated"):
+    table = compact_table("Offline backends", caption="also: generic_<n>, and IBM devices by name with an account; "
+                          "errors are medians over qubits / pairs")
+    for col in ("name", "qubits", "basis", "1q err", "2q err", "ro err", "calibrated"):
         table.add_column(col, justify="right" if col.endswith(("err", "qubits")) else "left")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Properties of fake_nighthawk")  # known: not typical values

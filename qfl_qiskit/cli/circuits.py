@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, circuit_app, console, user_errors
+from qfl_qiskit.cli.app import app, circuit_app, compact_table, console, user_errors
 from qfl_qiskit.errors import CircuitError, QflError
 from qfl_qiskit.specs import MMASpec, QFLSpec, TranspileSpec, load_circuit_spec, validate
 
@@ -159,14 +159,8 @@ def _report(
 
 def _report_table(spec: QFLSpec | MMASpec, reports: list) -> Table:
     """Ranked backends, sized to fit an 80-column terminal (full figures are in the JSON record)."""
-    from rich import box
-
-    table = Table(
-        title=f"{spec.kind.upper()} {spec.spec_id}: best transpilation per backend, ranked by ESP",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
+    table = compact_table(
+        f"{spec.kind.upper()} {spec.spec_id}: best transpilation per backend, ranked by ESP",
         caption="2q: two-qubit gates; us: scheduled duration; gain: ESP over the default (level 3, seed 0)",
     )
     for col in ("backend", "2q", "2q depth", "depth", "swaps", "us", "ESP", "gain", "O/seed"):

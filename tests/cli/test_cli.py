@@ -148,3 +148,11 @@ def test_console_script_bad_input_is_quick_and_clean(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert res.stdout.split() == ["2", "False", "False"]
     assert res.stderr.strip() == "error: spec file not found: missing.toml; give the path of an existing .toml file"
+
+
+def test_backends_table(capsys):
+    code, out, err = run(["backends", "--contains", "manila"], capsys)
+    assert code == 0, err
+    assert "fake_manila" in out and "5" in out and "cx" in out
+    code, _, err = run(["backends", "--contains", "zzz"], capsys)
+    assert code == 2 and "no backend name contains 'zzz'" in err
