@@ -21,3 +21,11 @@ class BackendError(QflError):
 
 class CircuitError(QflError):
     """A circuit cannot be built or exported as asked."""
+
+
+class ExecutionError(QflError):
+    """Circuits, observables or parameter values cannot be run as given (shapes, NaN, unsupported options)."""
+
+
+class NoiseError(QflError):
+    """A noise spec or noise model cannot be built as asked."""

@@ -1,0 +1,266 @@
+"""Forward + gradient benchmark of the reference model, four stacks in one process, with ratios.
+
+Reference model (../shared/PITFALLS.md): 10 qubits, RY encoding of 10 inputs, ``real_amplitudes(10, reps=9)``
+(100 weights), observable Z on qubit 0, batch 32; one forward pass and the gradient with respect to the weights AND
+the inputs. Peers, each in its fastest documented configuration:
+
+- qfl-qiskit exact: ``QuantumLayer`` with the torch statevector, autograd (complex128 and complex64);
+- qfl-qiskit Aer param-shift: ``QuantumLayer(gradient="param_shift")`` on exact Aer (all shifts in one call);
+- qiskit-machine-learning: ``EstimatorQNN`` (input_gradients=True, default_precision=0) + ``TorchConnector``,
+  default gradient (parameter shift);
+- PennyLane ``lightning.qubit`` adjoint with the torch interface (optional: ``pip install -e .[bench]``).
+
+Also: a scaling table of the exact path from 4 to 20 qubits (time per batch gradient, peak memory of a fresh
+process) and the default QFL model's time per training step. Writes a JSON record to ``results/`` and prints tables.
+
+Usage: ``python benchmarks/bench_gradients.py [--quick] [--repeats N] [--skip-qml] [--out results/]``
+(``--quick`` shrinks the model to 4 qubits, reps 1, batch 4: a smoke run for the test suite, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference(n: int, reps: int):
+    """The reference QnnCircuit: RY(x_i) on qubit i, then real_amplitudes(n, reps); Z on qubit 0."""
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import ParameterVector
+    from qiskit.circuit.library import real_amplitudes
+    from qiskit.quantum_info import SparsePauliOp
+
+    from qfl_qiskit.circuits import QnnCircuit
+
+    x = ParameterVector("x", n)
+    ansatz = real_amplitudes(n, reps=reps)
+    w = ParameterVector("w", ansatz.num_parameters)
+    qc = QuantumCircuit(n)
+    for i in range(n):
+        qc.ry(x[i], i)
+    qc.compose(ansatz.assign_parameters(dict(zip(ansatz.parameters, w))), inplace=True)
+    qc = qc.decompose()  # real_amplitudes is a BlueprintCircuit/gate; flatten to ry + cx
+    obs = (SparsePauliOp.from_sparse_list([("Z", [0], 1.0)], n),)
+    return QnnCircuit(qc, x, w, obs, {"kind": "reference"})
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def ours(qnn, x: np.ndarray, w: np.ndarray, *, estimator, gradient: str) -> Callable[[], np.ndarray]:
+    from qfl_qiskit.qnn import QuantumLayer
+
+    layer = QuantumLayer(qnn, estimator=estimator, gradient=gradient)
+    with torch.no_grad():
+        layer.weights.copy_(torch.as_tensor(w))
+
+    def step() -> np.ndarray:
+        xs = torch.tensor(x, requires_grad=True)
+        layer.zero_grad()
+        out = layer(xs)
+        out.sum().backward()
+        return np.concatenate([layer.weights.grad.numpy().ravel(), xs.grad.numpy().ravel()])
+
+    return step
+
+
+def qml_peer(qnn, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    from qiskit.primitives import StatevectorEstimator
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    est_qnn = EstimatorQNN(
+        circuit=qnn.circuit, observables=list(qnn.observables), input_params=list(qnn.inputs),
+        weight_params=list(qnn.weights), estimator=StatevectorEstimator(), input_gradients=True,
+        default_precision=0.0,
+    )
+    model = TorchConnector(est_qnn, initial_weights=w)
+
+    def step() -> np.ndarray:
+        xs = torch.tensor(x, requires_grad=True)
+        model.zero_grad()
+        model(xs).sum().backward()
+        return np.concatenate([model.weight.grad.numpy().ravel(), xs.grad.numpy().ravel()])
+
+    return step
+
+
+def pennylane_peer(n: int, reps: int, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    import pennylane as qml
+
+    dev = qml.device("lightning.qubit", wires=n)
+
+    @qml.qnode(dev, interface="torch", diff_method="adjoint")
+    def circuit(inputs, weights):
+        for i in range(n):
+            qml.RY(inputs[..., i], wires=i)
+        k = 0
+        for r in range(reps + 1):  # real_amplitudes: RY layer, then reverse-linear CX, ..., final RY layer
+            for i in range(n):
+                qml.RY(weights[k], wires=i)
+                k += 1
+            if r < reps:
+                for i in reversed(range(n - 1)):
+                    qml.CNOT(wires=[i, i + 1])
+        return qml.expval(qml.PauliZ(0))
+
+    weights = torch.tensor(w, requires_grad=True)
+
+    def step() -> np.ndarray:
+        xs = torch.tensor(x, requires_grad=True)
+        weights.grad = None
+        circuit(xs, weights).sum().backward()  # broadcast over the batch (split into tapes for adjoint)
+        return np.concatenate([weights.grad.numpy().ravel(), xs.grad.numpy().ravel()])
+
+    return step
+
+
+def scaling_point(n: int, batch: int, repeats: int) -> dict[str, float]:
+    """Time per batch gradient and peak RSS of a fresh process for an n-qubit reference model (reps = 3)."""
+    code = (
+        "import resource, json, sys, numpy as np; sys.path.insert(0, %r)\n"
+        "from benchmarks.bench_gradients import reference, ours, timed\n"
+        "from qfl_qiskit.execution.exact import ExactEstimator\n"
+        "q = reference(%d, 3); rng = np.random.default_rng(0)\n"
+        "x = rng.uniform(-1, 1, (%d, q.num_inputs)); w = rng.uniform(-1, 1, q.num_weights)\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "t = timed(ours(q, x, w, estimator=ExactEstimator(), gradient='autograd'), %d)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(json.dumps({'seconds': t, 'peak_mib': peak / 1024, 'extra_mib': (peak - base) / 1024}))\n"
+    ) % (str(ROOT), n, batch, repeats)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def qfl_training_step(repeats: int) -> float:
+    """Seconds per Adam step of the default QFL layer + linear head on a batch of 32 (exact, autograd)."""
+    from qfl_qiskit.circuits import build_qfl
+    from qfl_qiskit.qnn import QuantumLayer
+    from qfl_qiskit.specs import QFLSpec
+
+    qnn = build_qfl(QFLSpec())
+    model = torch.nn.Sequential(QuantumLayer(qnn), torch.nn.Linear(len(qnn.observables), 10, dtype=torch.float64))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.uniform(-np.pi, np.pi, (32, qnn.num_inputs)))
+    y = torch.tensor(rng.integers(0, 10, 32))
+
+    def step() -> None:
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return timed(step, repeats)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-qml", action="store_true", help="skip qiskit-machine-learning (about 2 minutes)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*TorchConnector.*")
+
+    from qfl_qiskit.execution.aer import AerEstimator
+    from qfl_qiskit.execution.exact import ExactEstimator
+    from qfl_qiskit.results import make_record, save_record, utc_stamp
+
+    n, reps, batch = (4, 1, 4) if args.quick else (10, 9, 32)
+    repeats = 1 if args.quick else args.repeats
+    qnn = reference(n, reps)
+    rng = np.random.default_rng(1234)
+    x = rng.uniform(-np.pi, np.pi, (batch, n))
+    w = rng.uniform(-np.pi, np.pi, qnn.num_weights)
+
+    peers: dict[str, Callable[[], np.ndarray]] = {
+        "qfl-qiskit exact (autograd, complex128)": ours(qnn, x, w, estimator=ExactEstimator(), gradient="autograd"),
+        "qfl-qiskit exact (autograd, complex64)": ours(qnn, x, w, estimator=ExactEstimator(precision="complex64"),
+                                                       gradient="autograd"),
+        "qfl-qiskit Aer param-shift (one call)": ours(qnn, x, w, estimator=AerEstimator(), gradient="param_shift"),
+    }
+    try:
+        peers["PennyLane lightning.qubit adjoint"] = pennylane_peer(n, reps, x, w)
+    except ImportError:
+        print("PennyLane not installed: `pip install -e .[bench]` to include it")
+    if not args.skip_qml:
+        peers["qiskit-machine-learning EstimatorQNN (param-shift)"] = qml_peer(qnn, x, w)
+
+    reference_grad = None
+    rows = []
+    for name, step in peers.items():
+        grad = step()
+        if reference_grad is None:
+            reference_grad = grad
+        agree = float(np.max(np.abs(grad - reference_grad)))
+        slow = "qiskit-machine-learning" in name
+        seconds = timed(step, 1 if slow else repeats)
+        rows.append({"stack": name, "seconds": seconds, "max_grad_diff_vs_exact": agree})
+        print(f"  {name}: {seconds:.4f} s", flush=True)
+    base = rows[0]["seconds"]
+    for r in rows:
+        r["ratio_vs_exact"] = r["seconds"] / base
+
+    sizes = [4, 6] if args.quick else [4, 8, 12, 16, 18, 20]
+    scaling = []
+    for size in sizes:
+        point = scaling_point(size, batch, repeats)
+        scaling.append({"qubits": size, **point})
+        print(f"  exact path, {size} qubits: {point['seconds']:.4f} s, peak {point['peak_mib']:.0f} MiB", flush=True)
+
+    qfl_step = qfl_training_step(repeats)
+    _print(rows, scaling, qfl_step)
+    record = make_record(
+        "benchmark_gradients",
+        specs={"benchmark": {"qubits": n, "reps": reps, "batch": batch, "repeats": repeats, "quick": args.quick}},
+        seeds={"data": 1234},
+        payload={"peers": rows, "scaling": scaling, "qfl_default_train_step_s": qfl_step,
+                 "torch_threads": torch.get_num_threads()},
+    )
+    path = save_record(record, args.out / f"benchmark_gradients_{utc_stamp()}.json")
+    print(f"wrote {path}")
+    return record
+
+
+def _print(rows: list[dict], scaling: list[dict], qfl_step: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title="Reference model: forward + gradient (weights and inputs), median seconds")
+    for col in ("stack", "seconds", "x slower than exact", "max |grad diff|"):
+        t.add_column(col, justify="left" if col == "stack" else "right")
+    for r in rows:
+        t.add_row(r["stack"], f"{r['seconds']:.4f}", f"{r['ratio_vs_exact']:.1f}", f"{r['max_grad_diff_vs_exact']:.1e}")
+    console.print(t)
+    s = Table(title="Exact path scaling (real_amplitudes reps=3, same batch)")
+    for col in ("qubits", "seconds", "peak MiB"):
+        s.add_column(col, justify="right")
+    for p in scaling:
+        s.add_row(str(p["qubits"]), f"{p['seconds']:.4f}", f"{p['peak_mib']:.0f}")
+    console.print(s)
+    console.print(f"default QFL model (exact, batch 32): {qfl_step * 1000:.1f} ms per training step")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""IBM Runtime adapter: the client-side ``executor_estimator.Estimator`` of qiskit-ibm-runtime behind the common
+estimator interface.
+
+With a fake backend this runs in Runtime's local testing mode (offline, on Aer, the backend's noise); with a real
+backend from ``QiskitRuntimeService`` it submits jobs. Runtime accepts ISA circuits only: a logical circuit is
+transpiled once per backend (best of a small seed sweep, see :mod:`qfl_qiskit.transpile`) and cached; observables
+are given on the logical qubits and mapped through the ISA circuit's layout here.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from qfl_qiskit.errors import ExecutionError
+from qfl_qiskit.execution.base import Pub, PubResult, as_pub, from_v2, v2_observables
+from qfl_qiskit.transpile import resolve_backend, transpile_sweep
+
+#: Runtime's own default precision (target standard error) when none is given.
+DEFAULT_PRECISION = 1 / 64
+
+
+class RuntimeEstimator:
+    """Expectation values from qiskit-ibm-runtime's (non-deprecated) client-side Estimator.
+
+    Args:
+        backend: A backend name (``fake_<device>`` runs in local testing mode) or a ``BackendV2``.
+        precision: Target standard error per expectation value (Runtime picks the shots).
+        seed: Simulator seed in local testing mode (reproducible values); ignored on hardware.
+        options: Extra ``EstimatorOptions`` fields as a dict (e.g. ``{"resilience": {...}}``). Local testing
+            mode ignores resilience, twirling and dynamical decoupling (Runtime warns).
+        transpile_seeds: Seeds swept when a logical circuit has to be transpiled.
+        mode: Job, ``Batch`` or ``Session`` object to run in; default the backend itself (job mode).
+    """
+
+    name = "runtime"
+
+    def __init__(
+        self,
+        backend: str | Any,
+        *,
+        precision: float = DEFAULT_PRECISION,
+        seed: int | None = None,
+        options: dict[str, Any] | None = None,
+        transpile_seeds: int = 4,
+        mode: Any = None,
+    ) -> None:
+        if precision <= 0:
+            raise ExecutionError(f"precision must be > 0 on Runtime (got {precision}); use the exact or Aer estimator")
+        self.backend = resolve_backend(backend) if isinstance(backend, str) else backend
+        self.precision = precision
+        self.seed = seed
+        self.options = dict(options or {})
+        self.transpile_seeds = transpile_seeds
+        self.mode = mode if mode is not None else self.backend
+        self._isa: weakref.WeakKeyDictionary[QuantumCircuit, QuantumCircuit] = weakref.WeakKeyDictionary()
+        self.last_job_ids: list[str] = []
+
+    def isa(self, circuit: QuantumCircuit) -> QuantumCircuit:
+        """``circuit`` itself if already transpiled (has a layout and fits the backend), else its cached ISA form."""
+        if circuit.layout is not None and circuit.num_qubits == self.backend.num_qubits:
+            return circuit
+        if circuit not in self._isa:
+            self._isa[circuit], _ = transpile_sweep(circuit, self.backend, seeds=self.transpile_seeds)
+        return self._isa[circuit]
+
+    def _primitive(self) -> Any:
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+
+        est = Estimator(mode=self.mode)
+        if self.seed is not None:
+            est.options.simulator.seed_simulator = self.seed
+        for key, value in self.options.items():
+            _set_option(est.options, key, value)
+        return est
+
+    def run(self, pubs: Sequence[Pub | tuple]) -> list[PubResult]:
+        """All PUBs in one Runtime job; observables mapped through each ISA circuit's layout."""
+        checked = [as_pub(p) for p in pubs]
+        v2_pubs = []
+        for pub in checked:
+            isa = self.isa(pub.circuit)
+            layout = isa.layout.final_index_layout() if isa.layout is not None else None
+            mapped = [op.apply_layout(layout, num_qubits=isa.num_qubits) for op in pub.observables]
+            v2_pubs.append((isa, v2_observables(pub, mapped), pub.parameter_values))
+        job = self._primitive().run(v2_pubs, precision=self.precision)
+        self.last_job_ids = [job.job_id()]
+        result = job.result()
+        out = []
+        for res in result:
+            meta = {"estimator": self.name, "backend": self.backend.name, "job_id": job.job_id(),
+                    "shots": res.metadata.get("executor", {}).get("shots")}
+            out.append(PubResult(from_v2(res.data.evs), from_v2(res.data.stds), meta))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for records."""
+        return {"estimator": self.name, "backend": self.backend.name, "precision": self.precision,
+                "seed": self.seed, "options": self.options}
+
+
+def _set_option(options: Any, key: str, value: Any) -> None:
+    """Set a (nested) Runtime option, with one clear error for a name Runtime does not have."""
+    if isinstance(value, dict):
+        target = getattr(options, key, None)
+        if target is None:
+            raise ExecutionError(f"unknown Runtime Estimator option '{key}'")
+        for k, v in value.items():
+            _set_option(target, k, v)
+        return
+    if not hasattr(options, key):
+        raise ExecutionError(f"unknown Runtime Estimator option '{key}'")
+    setattr(options, key, value)
