@@ -38,19 +38,23 @@ def reference(n: int, reps: int):
     """The reference QnnCircuit: RY(x_i) on qubit i, then real_amplitudes(n, reps); Z on qubit 0."""
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
-    from qiskit.circuit.library import real_amplitudes
     from qiskit.quantum_info import SparsePauliOp
 
     from qfl_qiskit.circuits import QnnCircuit
 
     x = ParameterVector("x", n)
-    ansatz = real_amplitudes(n, reps=reps)
-    w = ParameterVector("w", ansatz.num_parameters)
+    w = ParameterVector("w", n * (reps + 1))
     qc = QuantumCircuit(n)
     for i in range(n):
         qc.ry(x[i], i)
-    qc.compose(ansatz.assign_parameters(dict(zip(ansatz.parameters, w))), inplace=True)
-    qc = qc.decompose()  # real_amplitudes is a BlueprintCircuit/gate; flatten to ry + cx
+    # real_amplitudes(n, reps) written out as ry + cx (its default reverse-linear entanglement), so every stack
+    # sees the same plain gates; a test checks it equals the library circuit
+    for r in range(reps + 1):
+        for i in range(n):
+            qc.ry(w[r * n + i], i)
+        if r < reps:
+            for i in reversed(range(n - 1)):
+                qc.cx(i, i + 1)
     obs = (SparsePauliOp.from_sparse_list([("Z", [0], 1.0)], n),)
     return QnnCircuit(qc, x, w, obs, {"kind": "reference"})
 

@@ -1,7 +1,8 @@
 """The estimator-shaped interface every execution backend implements.
 
 A PUB is ``(circuit, observables, parameter_values)`` as in Qiskit's V2 primitives, with one convention fixed so
-model code never reshapes: ``observables`` is a sequence of K ``SparsePauliOp`` on the circuit's logical qubits and
+model code never reshapes: ``observables`` is a sequence of K ``SparsePauliOp`` on the circuit's logical qubits
+(for a transpiled circuit: the qubits before layout, see :func:`logical_num_qubits`) and
 ``parameter_values`` has shape ``(..., p)`` in the order of ``circuit.parameters``; the result's ``evs`` has shape
 ``(..., K)``. ``stds`` holds standard errors where shots are used (zeros for exact values).
 """
@@ -77,12 +78,13 @@ def as_pub(pub: Pub | tuple) -> Pub:
     observables = tuple(observables)
     if not observables:
         raise ExecutionError("a PUB needs at least one observable")
+    width = logical_num_qubits(circuit)
     for op in observables:
         if not isinstance(op, SparsePauliOp):
             raise ExecutionError(f"observables must be SparsePauliOp, got {type(op).__name__}")
-        if op.num_qubits != circuit.num_qubits:
+        if op.num_qubits != width:
             raise ExecutionError(
-                f"observable on {op.num_qubits} qubits for a circuit of {circuit.num_qubits} qubits "
+                f"observable on {op.num_qubits} qubits for a circuit of {width} logical qubits "
                 f"('{circuit.name}'); build observables on the circuit's logical qubits"
             )
     values = np.asarray(values, dtype=float)
@@ -96,6 +98,17 @@ def as_pub(pub: Pub | tuple) -> Pub:
     if not np.all(np.isfinite(values)):
         raise ExecutionError("parameter values contain NaN or inf; check the inputs and weights fed to the circuit")
     return Pub(circuit, observables, values)
+
+
+def logical_num_qubits(circuit: QuantumCircuit) -> int:
+    """Width of a PUB's observables: the logical qubits of a transpiled (ISA) circuit, else all its qubits.
+
+    A transpiled circuit carries a ``layout``; its observables are given on the logical qubits and each estimator
+    maps them with ``op.apply_layout(circuit.layout.final_index_layout(), num_qubits=circuit.num_qubits)``.
+    """
+    if circuit.layout is None:
+        return circuit.num_qubits
+    return len(circuit.layout.final_index_layout())
 
 
 def v2_observables(pub: Pub, observables: Sequence[SparsePauliOp] | None = None) -> np.ndarray:
