@@ -112,7 +112,7 @@ class QuantumLayer(nn.Module):
             self._plan = shift_plan(self.circuit)
         return self._plan
 
-    def _evaluate(self, values: np.ndarray, with_jacobian: bool) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    def _evaluate(self, values: np.ndarray, with_jacobian: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Forward values (..., K), and the Jacobian (..., K, p) if asked, from one estimator call."""
         pubs: list[tuple] = [(self.circuit, self.observables, values)]
         if with_jacobian and self.gradient == "param_shift":
@@ -126,12 +126,12 @@ class QuantumLayer(nn.Module):
         evs = results[0].evs
         self.last_stds = results[0].stds
         if not with_jacobian:
-            return evs, None, None
+            return evs, None
         shifted = results[1].evs
         if self.gradient == "param_shift":
-            return evs, self._plan_for().jacobian(shifted), None
+            return evs, self._plan_for().jacobian(shifted)
         slope = (shifted[0] - shifted[1]) / (2 * self.spsa_epsilon)  # (..., K)
-        return evs, slope[..., None] * delta, None
+        return evs, slope[..., None] * delta
 
 
 def _column_map(qnn: QnnCircuit, circuit: QuantumCircuit) -> list[int]:
@@ -153,7 +153,7 @@ class _EstimatorFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, values: torch.Tensor, layer: QuantumLayer) -> torch.Tensor:  # type: ignore[override]
         need = ctx.needs_input_grad[0]
-        evs, jac, _ = layer._evaluate(values.detach().to(torch.float64).cpu().numpy(), need)
+        evs, jac = layer._evaluate(values.detach().to(torch.float64).cpu().numpy(), need)
         if jac is not None:
             ctx.save_for_backward(torch.as_tensor(jac, dtype=values.dtype))
         return torch.as_tensor(evs, dtype=values.dtype)
