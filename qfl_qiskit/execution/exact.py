@@ -7,7 +7,6 @@ tensor of parameter values and returns a differentiable tensor, which is what th
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution.base import Pub, PubResult, as_pub
+from qfl_qiskit.execution.compact import CircuitCache
 from qfl_qiskit.execution.torch_sv import CompiledCircuit, compile_circuit
 
 _DTYPES = {"complex128": torch.complex128, "complex64": torch.complex64}
@@ -38,20 +38,11 @@ class ExactEstimator:
         self.precision = precision
         self._dtype = _DTYPES[precision]
         self._real = torch.float64 if precision == "complex128" else torch.float32
-        self._cache: weakref.WeakKeyDictionary[QuantumCircuit, CompiledCircuit] = weakref.WeakKeyDictionary()
+        self._cache = CircuitCache()
 
     def compiled(self, circuit: QuantumCircuit) -> CompiledCircuit:
         """The compiled form of ``circuit`` (compiled on first use, then cached while the circuit lives)."""
-        try:
-            return self._cache[circuit]
-        except (KeyError, TypeError):
-            pass
-        compiled = compile_circuit(circuit, dtype=self._dtype)
-        try:
-            self._cache[circuit] = compiled
-        except TypeError:  # circuits that cannot be weak-referenced are just not cached
-            pass
-        return compiled
+        return self._cache.get(circuit, lambda c: compile_circuit(c, dtype=self._dtype))
 
     def evaluate(
         self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], values: torch.Tensor

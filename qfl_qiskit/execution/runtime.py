@@ -9,7 +9,6 @@ are given on the logical qubits and mapped through the ISA circuit's layout here
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from qiskit import QuantumCircuit
 
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution.base import Pub, PubResult, as_pub, from_v2, v2_observables
+from qfl_qiskit.execution.compact import CircuitCache
 from qfl_qiskit.transpile import resolve_backend, transpile_sweep
 
 #: Runtime's own default precision (target standard error) when none is given.
@@ -57,16 +57,14 @@ class RuntimeEstimator:
         self.options = dict(options or {})
         self.transpile_seeds = transpile_seeds
         self.mode = mode if mode is not None else self.backend
-        self._isa: weakref.WeakKeyDictionary[QuantumCircuit, QuantumCircuit] = weakref.WeakKeyDictionary()
+        self._isa = CircuitCache()
         self.last_job_ids: list[str] = []
 
     def isa(self, circuit: QuantumCircuit) -> QuantumCircuit:
         """``circuit`` itself if already transpiled (has a layout and fits the backend), else its cached ISA form."""
         if circuit.layout is not None and circuit.num_qubits == self.backend.num_qubits:
             return circuit
-        if circuit not in self._isa:
-            self._isa[circuit], _ = transpile_sweep(circuit, self.backend, seeds=self.transpile_seeds)
-        return self._isa[circuit]
+        return self._isa.get(circuit, lambda c: transpile_sweep(c, self.backend, seeds=self.transpile_seeds)[0])
 
     def _primitive(self) -> Any:
         from qiskit_ibm_runtime.executor_estimator import Estimator
