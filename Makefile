@@ -25,7 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q -m benchmark -s
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	$(BIN)/python benchmarks/bench_gradients.py
 
 install-gpu: $(STAMP)
 	$(BIN)/python -m pip uninstall -y qiskit-aer

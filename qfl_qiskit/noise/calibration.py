@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qfl_qiskit.atomic import atomic_write_json
+from qfl_qiskit.atomic import atomic_write_text
 from qfl_qiskit.errors import NoiseError
 from qfl_qiskit.transpile import calibration_time, resolve_backend
 
@@ -49,7 +49,7 @@ def calibration_from_backend(backend: BackendV2, *, name: str | None = None) -> 
         for p in props
     ]
     instructions: dict[str, list[dict[str, Any]]] = {}
-    for op_name in target.operation_names:
+    for op_name in sorted(target.operation_names):
         rows = []
         for qargs, inst in (target[op_name] or {}).items():
             if qargs is None or inst is None:
@@ -57,7 +57,8 @@ def calibration_from_backend(backend: BackendV2, *, name: str | None = None) -> 
             rows.append({"qubits": list(qargs), "error": _num(inst.error), "duration": _num(inst.duration)})
         if rows:
             instructions[op_name] = rows
-    coupling = sorted({tuple(edge) for edge in (target.build_coupling_map() or []).get_edges()})
+    cmap = target.build_coupling_map()
+    coupling = sorted({tuple(edge) for edge in cmap.get_edges()}) if cmap is not None else []
     return {
         "format": SNAPSHOT_FORMAT,
         "backend": name or backend.name,
@@ -65,7 +66,7 @@ def calibration_from_backend(backend: BackendV2, *, name: str | None = None) -> 
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "num_qubits": target.num_qubits,
         "dt": _num(target.dt),
-        "operation_names": list(backend.operation_names),
+        "operation_names": sorted(backend.operation_names),
         "coupling_map": [list(edge) for edge in coupling],
         "qubits": qubits,
         "instructions": instructions,
@@ -102,7 +103,7 @@ def snapshot_backend(backend_name: str, directory: str | Path = "noise_models") 
     data = calibration_from_backend(resolve_backend(backend_name), name=backend_name)
     stamp = data["calibration_time"] or datetime.now(timezone.utc).isoformat()
     path = Path(directory) / f"{backend_name}_{stamp[:10]}.json"
-    return atomic_write_json(path, data)
+    return atomic_write_text(path, _json_text(data) + "\n")
 
 
 def load_snapshot(path: str | Path) -> dict[str, Any]:
@@ -155,6 +156,20 @@ def calibration_summary(calibration: dict[str, Any]) -> dict[str, Any]:
         "median_t2_s": med([q["t2"] for q in calibration["qubits"]]),
         "calibration_time": calibration.get("calibration_time"),
     }
+
+
+def _json_text(obj: Any, depth: int = 0) -> str:
+    """JSON with one line per qubit, per gate entry and per edge (readable, diffable; floats stay exact)."""
+    expand = (isinstance(obj, dict) and depth <= 1) or (
+        isinstance(obj, list) and depth <= 2 and any(isinstance(v, (dict, list)) for v in obj))
+    if not expand or not obj:
+        return json.dumps(obj)
+    pad = "  " * (depth + 1)
+    if isinstance(obj, dict):
+        body = ",\n".join(f"{pad}{json.dumps(k)}: {_json_text(v, depth + 1)}" for k, v in obj.items())
+        return "{\n" + body + "\n" + "  " * depth + "}"
+    body = ",\n".join(pad + _json_text(v, depth + 1) for v in obj)
+    return "[\n" + body + "\n" + "  " * depth + "]"
 
 
 def _num(value: Any) -> float | None:

@@ -36,3 +36,12 @@ def test_plot_from_record_only(tmp_path):
            "payload": {"reports": [report, {**report, "backend": "b2", "esp": 0.7}]}}
     out = plot_transpile_comparison(json.loads(json.dumps(rec)), tmp_path / "p.png")
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 5000
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
