@@ -231,7 +231,9 @@ class AerEstimator:
     # -- running -------------------------------------------------------------------------------------------------
 
     def _options(self, plan: _Plan) -> dict[str, Any]:
-        backend = {"method": plan.method, "device": plan.metadata["device"]}
+        # runtime parameter binding: Aer binds every parameter set inside one compiled experiment instead of one
+        # experiment per binding; about 3x faster for the thousands of bindings of a batched parameter shift
+        backend = {"method": plan.method, "device": plan.metadata["device"], "runtime_parameter_bind_enable": True}
         if plan.model is not None:
             backend["noise_model"] = plan.model
         return backend
