@@ -175,6 +175,13 @@ class CompiledCircuit:
                     if kind != "const":
                         self._one_q_cols.setdefault(kind, []).extend(
                             c for c in payload if c not in self._one_q_cols.get(kind, []))
+        # A circuit of real gates (ry, cx, h, x, z, cz, ...) keeps real amplitudes: simulate it in real arithmetic,
+        # about 3x less work than complex; expectation values are the same numbers (tested)
+        self.real_path = set(self._one_q_cols) <= {"ry"} and all(_is_real(o) for o in ops)
+        self.sim_dtype = self.real_dtype if self.real_path else dtype
+        if self.real_path:
+            for o in ops:
+                _make_real(o)
         for o in ops:
             if o.kind == "perm":
                 o.angles = ()
@@ -201,7 +208,7 @@ class CompiledCircuit:
     def statevector(self, values: torch.Tensor) -> torch.Tensor:
         """States (..., 2^n) for parameter values (..., p) in ``circuit.parameters`` order."""
         flat, batch = self._check(torch.as_tensor(values))
-        return self._run(flat).reshape(*batch, 1 << self.num_qubits)
+        return self._with_phase(self._run(flat), flat).reshape(*batch, 1 << self.num_qubits)
 
     def expectations(self, values: torch.Tensor, observables: Sequence[SparsePauliOp]) -> torch.Tensor:
         """Real expectation values (..., K) of K observables, all from one state evolution."""
@@ -212,9 +219,9 @@ class CompiledCircuit:
     def _run(self, values: torch.Tensor) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
         angles = values @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
-        state = torch.zeros(bsz, 1 << n, dtype=self.dtype)
+        state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
         state[:, 0] = 1.0
-        one_q = _OneQubitMatrices(angles, self._one_q_cols, self.dtype)
+        one_q = _OneQubitMatrices(angles, self._one_q_cols, self.sim_dtype)
         for op in self._ops:
             if op.kind == "block":
                 state = _apply_block(state, op, one_q, n)
@@ -225,8 +232,14 @@ class CompiledCircuit:
             elif op.kind == "const":
                 state = _apply(state, op.data, op.qubits, n)
             else:
-                mat = _param_matrix(op.name, [angles[:, c] for c in op.angles], self.dtype)
+                mat = _param_matrix(op.name, [angles[:, c] for c in op.angles], self.sim_dtype)
                 state = _apply(state, mat, op.qubits, n)
+        return state
+
+    def _with_phase(self, state: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Complex state including the global phase (which expectation values never need)."""
+        state = state.to(self.dtype)
+        angles = values @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(values.shape[0], 0)
         phase = sum(angles[:, c] for c in self._phase_col)
         if isinstance(phase, torch.Tensor):
             state = state * torch.exp(1j * phase.to(self.dtype)).unsqueeze(-1)
@@ -250,6 +263,23 @@ def compile_circuit(circuit: QuantumCircuit, *, dtype: torch.dtype = torch.compl
     if dtype not in (torch.complex128, torch.complex64):
         raise ValueError(f"dtype must be torch.complex128 or torch.complex64, got {dtype}")
     return CompiledCircuit(circuit, dtype)
+
+
+def _is_real(op: _Op) -> bool:
+    if op.kind == "param":
+        return op.name == "ry"
+    tensors = [op.data] if op.kind in ("diag", "const") else []
+    if op.kind == "block":
+        tensors = [payload for fs in op.factors.values() for kind, payload in fs if kind == "const"]
+    return all(bool((t.imag == 0).all()) for t in tensors if t is not None and t.is_complex())
+
+
+def _make_real(op: _Op) -> None:
+    if op.kind in ("diag", "const"):
+        op.data = op.data.real.contiguous()
+    if op.kind == "block":
+        op.factors = {q: [(k, p.real.contiguous() if k == "const" else p) for k, p in fs]
+                      for q, fs in op.factors.items()}
 
 
 # -- gate application ---
@@ -385,12 +415,12 @@ def _param_matrix(name: str, a: list[torch.Tensor], dtype: torch.dtype) -> torch
     """Batched matrices (B, d, d) of parameterized gates, in Qiskit's conventions."""
     t = a[0].to(dtype)
     c, s = torch.cos(t / 2), torch.sin(t / 2)  # any leading shape; the result is (*shape, d, d)
+    if name == "ry":  # the only one built in real arithmetic too
+        return _stack2([[c, -s], [s, c]])
     one, zero = torch.ones_like(c), torch.zeros_like(c)
     j = torch.tensor(1j, dtype=dtype)
     if name == "rx":
         return _stack2([[c, -j * s], [-j * s, c]])
-    if name == "ry":
-        return _stack2([[c, -s], [s, c]])
     if name == "rz":
         return _stack2([[torch.exp(-j * t / 2), zero], [zero, torch.exp(j * t / 2)]])
     if name == "p":
@@ -474,8 +504,11 @@ def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp]
     for x, src, signs, coeffs in _pauli_plan(key, num_qubits):
         other = state if x == 0 else state[:, torch.as_tensor(src)]
         prod = other.conj() * state  # (B, 2^n)
-        term = prod @ torch.as_tensor(signs, dtype=state.dtype)  # (B, T_x)
-        val = term @ torch.as_tensor(coeffs, dtype=state.dtype)  # (B, K)
+        if state.is_complex():
+            term = prod @ torch.as_tensor(signs, dtype=state.dtype)  # (B, T_x)
+            val = term @ torch.as_tensor(coeffs, dtype=state.dtype)  # (B, K)
+        else:  # real amplitudes: Re(prod * sign * coeff) = prod * Re(sign * coeff)
+            val = prod @ torch.as_tensor((signs @ coeffs).real, dtype=state.dtype)
         out = val if out is None else out + val
     assert out is not None
     return out.real
