@@ -159,3 +159,19 @@ def test_bad_values_and_observables():
         est.run([(qnn.circuit, [SparsePauliOp("ZZZ")], np.zeros(p))])
     with pytest.raises(ExecutionError, match="unknown precision"):
         ExactEstimator(precision="float16")
+
+
+def test_real_gate_circuits_run_in_real_arithmetic_with_the_same_values():
+    from benchmarks.bench_gradients import reference
+
+    qnn = reference(5, 2)
+    compiled = compile_circuit(qnn.circuit)
+    assert compiled.real_path
+    assert not compile_circuit(build_qfl(QFLSpec(modalities=2, features=2)).circuit).real_path  # has rx, rz
+    values = qnn.parameter_values(np.random.default_rng(9).uniform(-2, 2, (3, 5)), np.linspace(-2, 2, qnn.num_weights))
+    ops = [SparsePauliOp("IIIIZ"), SparsePauliOp.from_list([("XYYZI", 0.5j), ("YIIIY", 1.0), ("XXIII", -0.3)])]
+    evs = compiled.expectations(torch.tensor(values), ops).numpy()
+    assert np.allclose(evs, _reference_evs(qnn.circuit, ops, values), atol=1e-12)
+    state = compiled.statevector(torch.tensor(values[0]))
+    assert state.is_complex()
+    assert np.allclose(state.numpy(), Statevector(qnn.circuit.assign_parameters(values[0])).data, atol=1e-12)
