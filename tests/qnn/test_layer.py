@@ -138,3 +138,31 @@ def test_bad_layer_input(qfl):
     other = build_qfl(QFLSpec(modalities=1, features=3))
     with pytest.raises(ExecutionError, match="parameters the QNN does not know"):
         QuantumLayer(qfl, circuit=other.circuit)
+
+
+def test_param_shift_with_shots_on_aer_is_within_four_standard_errors(qfl):
+    """Noiseless Aer with shots: every weight's shifted-gradient estimate lies within 4 standard errors of exact."""
+    from qfl_qiskit.execution.aer import AerEstimator
+
+    x = np.random.default_rng(8).uniform(-1, 1, (1, qfl.num_inputs))
+    exact_w = _grads(QuantumLayer(qfl, weight_seed=2), x)[1]
+    est = AerEstimator(shots=4000, seed=123)
+    layer = QuantumLayer(qfl, estimator=est, gradient="param_shift", weight_seed=2)
+    shot_w = _grads(layer, x)[1]
+    # standard error of each gradient entry from the shifted values' own standard errors (same seed, same shots)
+    plan = shift_plan(qfl.circuit)
+    values = layer.circuit_values(torch.tensor(x)).detach().numpy()
+    stds = est.run([(plan.circuit, qfl.observables, plan.shifted(values))])[0].stds[:, 0, :]  # (2G, K)
+    g = plan.num_gates
+    out_weights = np.linspace(-1, 1, len(qfl.observables))  # the weighting _grads applies to the outputs
+    var_phi = ((stds[:g] ** 2 + stds[g:] ** 2) / 4) @ out_weights**2  # (G,)
+    cols = layer._perm.numpy()
+    se = np.sqrt(var_phi @ plan.matrix**2)  # per circuit parameter
+    se_w = np.zeros(qfl.num_weights)
+    for pos, col in enumerate(cols):
+        if col >= qfl.num_inputs:
+            se_w[col - qfl.num_inputs] = se[pos]
+    assert np.all(se_w > 0)
+    z = np.abs(shot_w - exact_w) / se_w
+    assert z.max() < 4, z
+    assert np.abs(shot_w - exact_w).max() > 0  # shots do make it differ: not an exact run in disguise
