@@ -39,7 +39,7 @@ class UnsupportedGateError(CircuitError, ValueError):
 
 
 #: Largest window of neighbouring qubits whose single-qubit gates are fused into one matrix.
-_WINDOW = 4
+_WINDOW = 3
 
 
 @dataclass
@@ -188,6 +188,7 @@ class CompiledCircuit:
                 o.factors = {0: [torch.argsort(o.data)]}  # inverse permutation for the backward pass
         self._phase_col = [table.add(ph) for ph in phases]
         self._ops = ops
+        self._groups = _group_blocks(ops)
         self._A = torch.as_tensor(np.array(table.rows).reshape(len(table.rows), self.num_parameters),
                                   dtype=self.real_dtype)
         self._b = torch.as_tensor(np.array(table.consts, dtype=float), dtype=self.real_dtype)
@@ -222,9 +223,10 @@ class CompiledCircuit:
         state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
         state[:, 0] = 1.0
         one_q = _OneQubitMatrices(angles, self._one_q_cols, self.sim_dtype)
-        for op in self._ops:
+        blocks = self._block_matrices(one_q)
+        for i, op in enumerate(self._ops):
             if op.kind == "block":
-                state = _apply_block(state, op, one_q, n)
+                state = _apply_window(state, blocks[i], op.qubits[0], len(op.qubits), n)
             elif op.kind == "perm":
                 state = _Permute.apply(state, op.data, op.factors[0][0])
             elif op.kind == "diag":
@@ -235,6 +237,29 @@ class CompiledCircuit:
                 mat = _param_matrix(op.name, [angles[:, c] for c in op.angles], self.sim_dtype)
                 state = _apply(state, mat, op.qubits, n)
         return state
+
+    def _block_matrices(self, one_q: _OneQubitMatrices) -> dict[int, torch.Tensor]:
+        """The matrix of every block op, built group by group (see :func:`_group_blocks`)."""
+        out: dict[int, torch.Tensor] = {}
+        for members, positions in self._groups:
+            full = None
+            for factors in positions:  # window positions, least significant qubit first
+                mat = None
+                for f in factors:
+                    if isinstance(f, torch.Tensor):
+                        m = f
+                    elif f[0] in one_q.mats:
+                        m = one_q.stacked(f[0], f[1])  # (NB, B, 2, 2)
+                    else:  # three-angle gates: one by one
+                        m = torch.stack([one_q.get(f[0], cols) for cols in f[1]])
+                    mat = m if mat is None else m @ mat
+                full = mat if full is None else _kron(mat, full)
+            if full.shape[1] == 1:
+                full = full.squeeze(1)
+            # unbind, not full[k]: indexing's backward would allocate and fill a full-size zero tensor per block
+            for i, part in zip(members, full.unbind(0)):
+                out[i] = part
+        return out
 
     def _with_phase(self, state: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Complex state including the global phase (which expectation values never need)."""
@@ -312,29 +337,42 @@ class _OneQubitMatrices:
             self.mats[name] = _param_matrix(name, [angles[:, cs]], dtype)  # (B, G, 2, 2)
             self.pos.update({(name, c): i for i, c in enumerate(cs)})
 
+    def stacked(self, name: str, cols: list[int]) -> torch.Tensor:
+        """Matrices of gates ``name`` at angle columns ``cols``: (len(cols), B, 2, 2)."""
+        index = torch.as_tensor([self.pos[(name, c)] for c in cols])
+        return self.mats[name].index_select(1, index).transpose(0, 1)
+
     def get(self, name: str, cols: tuple[int, ...]) -> torch.Tensor:
         if name in self.mats:
             return self.mats[name][:, self.pos[(name, cols[0])]]
         return _param_matrix(name, [self.angles[:, c] for c in cols], self.dtype)
 
 
-def _qubit_matrix(factors: list, one_q: _OneQubitMatrices) -> torch.Tensor:
-    """Product of one qubit's pending gates (applied in order): (2, 2) or batched (B, 2, 2)."""
-    out = None
-    for kind, payload in factors:
-        mat = payload if kind == "const" else one_q.get(kind, payload)
-        out = mat if out is None else mat @ out
+def _group_blocks(ops: list[_Op]) -> list[tuple[list[int], list[list[object]]]]:
+    """Blocks with the same shape (window width, gate kinds per qubit) grouped, so that all their matrices are
+    built with one batched op per factor instead of a few small ops per block (Python overhead dominates here).
+
+    Returns (op indices, per window position: per factor: stacked constant (NB, 1, d, d) or (gate name, columns)).
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, op in enumerate(ops):
+        if op.kind == "block":
+            sig = tuple(tuple(kind for kind, _ in op.factors[q]) for q in op.qubits)
+            groups.setdefault(sig, []).append(i)
+    out = []
+    for sig, members in groups.items():
+        positions = []
+        for pos, kinds in enumerate(sig):
+            factors = []
+            for j, kind in enumerate(kinds):
+                payloads = [ops[i].factors[ops[i].qubits[pos]][j][1] for i in members]
+                if kind == "const":
+                    factors.append(torch.stack(payloads).unsqueeze(1))  # (NB, 1, 2, 2)
+                else:
+                    factors.append((kind, [p[0] if len(p) == 1 else p for p in payloads]))
+            positions.append(factors)
+        out.append((members, positions))
     return out
-
-
-def _apply_block(state: torch.Tensor, op: _Op, one_q: _OneQubitMatrices, n: int) -> torch.Tensor:
-    """Apply the Kronecker product of the fused single-qubit matrices on a window of neighbouring qubits."""
-    lo, w = op.qubits[0], len(op.qubits)
-    mats = [_qubit_matrix(op.factors[q], one_q) for q in op.qubits]
-    full = mats[0]
-    for m in mats[1:]:  # kron(m_high, m_low): qubit lo is the least significant local bit
-        full = _kron(m, full)
-    return _apply_window(state, full, lo, w, n)
 
 
 def _apply_window(state: torch.Tensor, mat: torch.Tensor, lo: int, w: int, n: int) -> torch.Tensor:
