@@ -11,10 +11,8 @@ Qubit order is Qiskit's: qubit q is bit q of the statevector index.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import torch
@@ -22,7 +20,18 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterExpression
 from qiskit.quantum_info import SparsePauliOp
 
-from qfl_qiskit.errors import CircuitError
+from qfl_qiskit.execution.gate_ops import (
+    UnsupportedGateError,
+    _apply,
+    _apply_window,
+    _full_diagonal,
+    _kron,
+    _param_matrix,
+    _Permute,
+    _permutation_source,
+)
+from qfl_qiskit.execution.pauli import pauli_expectations
+
 
 _SKIP = {"barrier", "delay"}
 #: Gates applied as an index permutation of the state (no arithmetic).
@@ -32,10 +41,6 @@ _PARAMETRIC = {"rx": 1, "ry": 1, "rz": 1, "p": 1, "u": 3, "rzz": 1, "rxx": 1, "r
                "crx": 1, "cry": 1, "crz": 1, "cp": 1}
 _CONSTANT = {"h", "y", "z", "s", "sdg", "t", "tdg", "sx", "sxdg", "id", "cy", "cz", "ecr", "ch"}
 SUPPORTED = sorted(_PERMUTATION | set(_PARAMETRIC) | _CONSTANT | _SKIP)
-
-
-class UnsupportedGateError(CircuitError, ValueError):
-    """The circuit holds an operation the exact simulator cannot apply."""
 
 
 #: Largest window of neighbouring qubits whose single-qubit gates are fused into one matrix.
@@ -373,180 +378,3 @@ def _group_blocks(ops: list[_Op]) -> list[tuple[list[int], list[list[object]]]]:
             positions.append(factors)
         out.append((members, positions))
     return out
-
-
-def _apply_window(state: torch.Tensor, mat: torch.Tensor, lo: int, w: int, n: int) -> torch.Tensor:
-    """Apply a (B, d, d) or (d, d) matrix, d = 2^w, on qubits lo..lo+w-1 as one well-shaped batched matmul."""
-    bsz, d, hi, low = state.shape[0], 1 << w, 1 << (n - lo - w), 1 << lo
-    if low == 1:  # window at the bottom: rows of (B, hi, d) times mat^T
-        return (state.reshape(bsz, hi, d) @ mat.transpose(-1, -2)).reshape(bsz, -1)
-    if hi == 1:  # window at the top: mat times (B, d, low)
-        return (mat @ state.reshape(bsz, d, low)).reshape(bsz, -1)
-    view = state.reshape(bsz, hi, d, low).transpose(1, 2).reshape(bsz, d, hi * low)
-    return (mat @ view).reshape(bsz, d, hi, low).transpose(1, 2).reshape(bsz, -1)
-
-
-def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Kronecker product of (possibly batched) square matrices."""
-    if a.ndim == 2 and b.ndim == 2:
-        return torch.kron(a, b)
-    da, db = a.shape[-1], b.shape[-1]
-    out = a[..., :, None, :, None] * b[..., None, :, None, :]
-    return out.reshape(*out.shape[:-4], da * db, da * db)
-
-
-class _Permute(torch.autograd.Function):
-    """new[:, i] = old[:, src[i]]; the gradient is permuted back with the inverse index (cheaper than scatter)."""
-
-    @staticmethod
-    def forward(ctx, state, src, inverse):  # type: ignore[override]
-        ctx.save_for_backward(inverse)
-        return state.index_select(1, src)
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        (inverse,) = ctx.saved_tensors
-        return grad.index_select(1, inverse), None, None
-
-def _permutation_source(mat: np.ndarray, qubits: tuple[int, ...], n: int, idx: np.ndarray) -> np.ndarray:
-    """Index array src with new_state[i] = old_state[src[i]] for a 0/1 permutation matrix on ``qubits``."""
-    local = np.zeros_like(idx)
-    for j, q in enumerate(qubits):
-        local |= ((idx >> q) & 1) << j
-    # column c has its 1 at row r: old local state c goes to new local state r; invert to get the source
-    src_local = np.argmax(np.abs(mat), axis=1)  # row r <- column src_local[r]
-    src = idx.copy()
-    for j, q in enumerate(qubits):
-        src &= ~(1 << q)
-    new_local = src_local[local]
-    for j, q in enumerate(qubits):
-        src |= ((new_local >> j) & 1) << q
-    return src
-
-
-def _full_diagonal(diag: np.ndarray, qubits: tuple[int, ...], n: int, idx: np.ndarray) -> np.ndarray:
-    local = np.zeros_like(idx)
-    for j, q in enumerate(qubits):
-        local |= ((idx >> q) & 1) << j
-    return diag[local]
-
-
-def _apply(state: torch.Tensor, mat: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
-    """Apply a (batched (B, d, d) or shared (d, d)) gate matrix on ``qubits`` to states (B, 2^n)."""
-    bsz = state.shape[0]
-    if len(qubits) == 1:
-        q = qubits[0]
-        s = state.reshape(bsz, 1 << (n - q - 1), 2, 1 << q)
-        eq = "bij,bajc->baic" if mat.ndim == 3 else "ij,bajc->baic"
-        return torch.einsum(eq, mat, s).reshape(bsz, -1)
-    k = len(qubits)
-    axes = [1 + (n - 1 - q) for q in reversed(qubits)]  # most significant local bit first
-    rest = [a for a in range(1, n + 1) if a not in axes]
-    perm = [0, *rest, *axes]
-    s = state.reshape(bsz, *([2] * n)).permute(perm).reshape(bsz, -1, 1 << k)
-    s = s @ (mat.transpose(-1, -2))  # (B, rest, d) @ (d, d)^T applies mat to the last axis
-    inverse = np.argsort(perm).tolist()
-    return s.reshape(bsz, *([2] * n)).permute(inverse).reshape(bsz, -1)
-
-
-def _param_matrix(name: str, a: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
-    """Batched matrices (B, d, d) of parameterized gates, in Qiskit's conventions."""
-    t = a[0].to(dtype)
-    c, s = torch.cos(t / 2), torch.sin(t / 2)  # any leading shape; the result is (*shape, d, d)
-    if name == "ry":  # the only one built in real arithmetic too
-        return _stack2([[c, -s], [s, c]])
-    one, zero = torch.ones_like(c), torch.zeros_like(c)
-    j = torch.tensor(1j, dtype=dtype)
-    if name == "rx":
-        return _stack2([[c, -j * s], [-j * s, c]])
-    if name == "rz":
-        return _stack2([[torch.exp(-j * t / 2), zero], [zero, torch.exp(j * t / 2)]])
-    if name == "p":
-        return _stack2([[one, zero], [zero, torch.exp(j * t)]])
-    if name == "u":
-        phi, lam = a[1].to(dtype), a[2].to(dtype)
-        return _stack2([[c, -torch.exp(j * lam) * s], [torch.exp(j * phi) * s, torch.exp(j * (phi + lam)) * c]])
-    if name in ("rzz", "rxx", "ryy", "rzx"):
-        pauli = {"rzz": "ZZ", "rxx": "XX", "ryy": "YY", "rzx": "XZ"}[name]  # rzx(θ) on (q0, q1) = exp(-iθ/2 Z0 X1)
-        p = torch.as_tensor(_pauli_matrix(pauli), dtype=dtype)
-        eye = torch.eye(4, dtype=dtype)
-        return c[..., None, None] * eye - j * s[..., None, None] * p
-    if name in ("crx", "cry", "crz", "cp"):
-        inner = _param_matrix({"crx": "rx", "cry": "ry", "crz": "rz", "cp": "p"}[name], a, dtype)
-        out = torch.zeros(*t.shape, 4, 4, dtype=dtype)
-        # control is qubit 0 of the gate (bit 0 of the local index), target bit 1
-        out[..., 0, 0] = 1
-        out[..., 2, 2] = 1
-        out[..., 1, 1], out[..., 1, 3] = inner[..., 0, 0], inner[..., 0, 1]
-        out[..., 3, 1], out[..., 3, 3] = inner[..., 1, 0], inner[..., 1, 1]
-        return out
-    raise UnsupportedGateError(f"cannot simulate gate '{name}'")
-
-
-def _stack2(rows: list[list[torch.Tensor]]) -> torch.Tensor:
-    return torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
-
-
-@cache
-def _pauli_matrix(label: str) -> np.ndarray:
-    from qiskit.quantum_info import Pauli
-
-    return Pauli(label).to_matrix()
-
-
-# -- Pauli expectations ----------------------------------------------------------------------------------------
-@cache
-def _pauli_plan(labels: tuple[tuple[tuple[str, complex], ...], ...], n: int):
-    """Group all terms of all observables by X mask: (x_mask, sign matrix (2^n, T_x), term->observable (T_x, K))."""
-    idx = np.arange(1 << n)
-    groups: dict[int, list[tuple[np.ndarray, int, complex]]] = {}
-    for k, terms in enumerate(labels):
-        for label, coeff in terms:
-            bits = label[::-1]  # label is big-endian: last letter is qubit 0
-            x = sum(1 << q for q, ch in enumerate(bits) if ch in "XY")
-            z = sum(1 << q for q, ch in enumerate(bits) if ch in "ZY")
-            ny = sum(1 for ch in bits if ch == "Y")
-            # P = (-i)^{#Y} Z^z X^x;  P|i> = (-i)^{#Y} (-1)^{|(i^x) & z|} |i^x>
-            parity = np.array([bin(v).count("1") & 1 for v in ((idx ^ x) & z)])
-            sign = ((-1j) ** ny) * (1 - 2 * parity)
-            groups.setdefault(x, []).append((sign, k, coeff))
-    plan = []
-    for x, terms in groups.items():
-        signs = np.stack([t[0] for t in terms], axis=1)
-        coeffs = np.zeros((len(terms), len(labels)), dtype=complex)
-        for i, (_, k, coeff) in enumerate(terms):
-            coeffs[i, k] = coeff
-        plan.append((x, (idx ^ x), signs, coeffs))
-    return plan
-
-
-def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp], num_qubits: int) -> torch.Tensor:
-    """Real parts of <psi|O_k|psi> for states (B, 2^n) by bit-mask Pauli action (no dense matrices).
-
-    Args:
-        state: States (B, 2^n).
-        observables: K observables on ``num_qubits`` qubits.
-        num_qubits: n.
-
-    Returns:
-        Tensor (B, K).
-
-    Raises:
-        ValueError: An observable on the wrong number of qubits.
-    """
-    for op in observables:
-        if op.num_qubits != num_qubits:
-            raise ValueError(f"observable on {op.num_qubits} qubits for a {num_qubits}-qubit circuit")
-    key = tuple(tuple((lbl, complex(c)) for lbl, c in op.to_list()) for op in observables)
-    out = None
-    for x, src, signs, coeffs in _pauli_plan(key, num_qubits):
-        other = state if x == 0 else state[:, torch.as_tensor(src)]
-        prod = other.conj() * state  # (B, 2^n)
-        if state.is_complex():
-            term = prod @ torch.as_tensor(signs, dtype=state.dtype)  # (B, T_x)
-            val = term @ torch.as_tensor(coeffs, dtype=state.dtype)  # (B, K)
-        else:  # real amplitudes: Re(prod * sign * coeff) = prod * Re(sign * coeff)
-            val = prod @ torch.as_tensor((signs @ coeffs).real, dtype=state.dtype)
-        out = val if out is None else out + val
-    assert out is not None
-    return out.real
