@@ -95,3 +95,20 @@ def validate(model: Any, data: Any, *, source: str) -> Any:
         return TypeAdapter(model).validate_python(data)
     except ValidationError as err:
         raise SpecError(format_validation_error(err, source=source)) from None
+
+
+def load_by_kind(path: str | Path, models: dict[str, type[T]]) -> T:
+    """Load a TOML spec whose top-level ``kind`` names one of ``models``, validated against that model.
+
+    Validating against the chosen model (not a union) keeps error paths free of the union tag.
+
+    Raises:
+        SpecError: Missing file, bad TOML, missing or unknown kind, unknown keys, or invalid values (one line).
+    """
+    data = read_toml(path)
+    kind = data.get("kind")
+    if kind not in models:
+        got = "missing key 'kind'" if kind is None else f"unknown kind {kind!r}"
+        choices = " or ".join(f'kind = "{k}"' for k in models)
+        raise SpecError(f"{path}: {got}; set {choices}")
+    return validate(models[kind], data, source=str(path))

@@ -7,8 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
-from qfl_qiskit.errors import SpecError
-from qfl_qiskit.specs.base import Spec, read_toml, validate
+from qfl_qiskit.specs.base import Spec, load_by_kind
 
 Entanglement = Literal["full", "linear", "circular"]
 
@@ -80,11 +79,4 @@ def load_circuit_spec(path: str | Path) -> QFLSpec | MMASpec:
     Raises:
         SpecError: Missing file, bad TOML, unknown keys, or invalid values.
     """
-    data = read_toml(path)
-    models = {"qfl": QFLSpec, "mma": MMASpec}
-    kind = data.get("kind")
-    if kind not in models:
-        got = "missing key 'kind'" if kind is None else f"unknown kind {kind!r}"
-        raise SpecError(f"{path}: {got}; set kind = \"qfl\" or kind = \"mma\"")
-    # validating against the chosen model (not the union) keeps field paths free of the union tag
-    return validate(models[kind], data, source=str(path))
+    return load_by_kind(path, {"qfl": QFLSpec, "mma": MMASpec})

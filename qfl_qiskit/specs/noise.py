@@ -11,8 +11,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from qfl_qiskit.errors import SpecError
-from qfl_qiskit.specs.base import Spec, read_toml, validate
+from qfl_qiskit.specs.base import Spec, load_by_kind
 
 
 class BackendNoiseSpec(Spec):
@@ -92,10 +91,4 @@ def load_noise_spec(path: str | Path) -> BackendNoiseSpec | ParametricNoiseSpec:
     Raises:
         SpecError: Missing file, bad TOML, unknown keys, or invalid values (one line).
     """
-    data = read_toml(path)
-    models = {"backend": BackendNoiseSpec, "parametric": ParametricNoiseSpec}
-    kind = data.get("kind")
-    if kind not in models:
-        got = "missing key 'kind'" if kind is None else f"unknown kind {kind!r}"
-        raise SpecError(f"{path}: {got}; set kind = \"backend\" or kind = \"parametric\"")
-    return validate(models[kind], data, source=str(path))
+    return load_by_kind(path, {"backend": BackendNoiseSpec, "parametric": ParametricNoiseSpec})
