@@ -36,7 +36,8 @@ def _pauli_plan(labels: tuple[tuple[tuple[str, complex], ...], ...], n: int):
         coeffs = np.zeros((len(terms), len(labels)), dtype=complex)
         for i, (_, k, coeff) in enumerate(terms):
             coeffs[i, k] = coeff
-        plan.append((x, (idx ^ x), signs, coeffs))
+        # the last entry serves real states: Re(prod * sign * coeff) = prod * Re(sign * coeff)
+        plan.append((x, torch.as_tensor(idx ^ x), signs, coeffs, (signs @ coeffs).real))
     return plan
 
 
@@ -59,14 +60,14 @@ def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp]
             raise ValueError(f"observable on {op.num_qubits} qubits for a {num_qubits}-qubit circuit")
     key = tuple(tuple((lbl, complex(c)) for lbl, c in op.to_list()) for op in observables)
     out = None
-    for x, src, signs, coeffs in _pauli_plan(key, num_qubits):
-        other = state if x == 0 else state[:, torch.as_tensor(src)]
+    for x, src, signs, coeffs, real in _pauli_plan(key, num_qubits):
+        other = state if x == 0 else state[:, src]
         prod = other.conj() * state  # (B, 2^n)
         if state.is_complex():
             term = prod @ torch.as_tensor(signs, dtype=state.dtype)  # (B, T_x)
             val = term @ torch.as_tensor(coeffs, dtype=state.dtype)  # (B, K)
         else:  # real amplitudes: Re(prod * sign * coeff) = prod * Re(sign * coeff)
-            val = prod @ torch.as_tensor((signs @ coeffs).real, dtype=state.dtype)
+            val = prod @ torch.as_tensor(real, dtype=state.dtype)
         out = val if out is None else out + val
     assert out is not None
     return out.real
