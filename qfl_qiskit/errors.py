@@ -29,3 +29,7 @@ class ExecutionError(QflError):
 
 class NoiseError(QflError):
     """A noise spec or noise model cannot be built as asked."""
+
+
+class DataError(QflError):
+    """A data set is malformed (shapes, labels, non-finite values) or cannot be loaded or split as asked."""
