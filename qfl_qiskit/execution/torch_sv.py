@@ -30,7 +30,7 @@ from qfl_qiskit.execution.gate_ops import (
     _Permute,
     _permutation_source,
 )
-from qfl_qiskit.execution.pauli import pauli_expectations
+from qfl_qiskit.execution.pauli import pauli_expectations as _pauli_expectations
 
 
 _SKIP = {"barrier", "delay"}
@@ -76,6 +76,9 @@ def _flatten(circuit: QuantumCircuit) -> tuple[list[tuple[object, tuple[int, ...
                     f"cannot simulate '{op.name}' exactly (measurement, reset or classical control); "
                     "remove it: expectation values need a unitary circuit"
                 )
+            if op.name == "box":  # a scope without classical control: its body is ordinary gates
+                visit(op.blocks[0], qubits, depth + 1)
+                continue
             if op.name in _PERMUTATION or op.name in _PARAMETRIC or op.name in _CONSTANT:
                 if op.name not in _PARAMETRIC and any(isinstance(p, ParameterExpression) for p in op.params):
                     raise UnsupportedGateError(f"gate '{op.name}' with parameters is not supported")
@@ -104,13 +107,15 @@ class _AngleTable:
         self.rows: list[np.ndarray] = []
         self.consts: list[float] = []
 
-    def add(self, angle: object) -> int:
+    def add(self, angle: object, gate: str = "global phase") -> int:
         row = np.zeros(len(self.index))
         if isinstance(angle, ParameterExpression) and angle.parameters:
             for p in angle.parameters:
                 coeff = angle.gradient(p)
                 if isinstance(coeff, ParameterExpression) and coeff.parameters:
-                    raise UnsupportedGateError(f"angle {angle} is not linear in its parameters")
+                    raise UnsupportedGateError(
+                        f"angle {angle} of '{gate}' is not linear in its parameters; only affine angles "
+                        "(sums of parameters times constants plus a constant) are supported")
                 row[self.index[p]] = float(coeff)
             const = float(angle.bind({p: 0.0 for p in angle.parameters}))
         else:
@@ -143,7 +148,7 @@ class CompiledCircuit:
             name = op.name  # type: ignore[attr-defined]
             if len(qubits) == 1 and name != "id":
                 if name in _PARAMETRIC:
-                    factor = (name, tuple(table.add(a) for a in op.params))  # type: ignore[attr-defined]
+                    factor = (name, tuple(table.add(a, name) for a in op.params))  # type: ignore[attr-defined]
                 else:
                     factor = ("const", torch.as_tensor(_matrix(op), dtype=dtype))
                 pending.setdefault(qubits[0], []).append(factor)
@@ -169,7 +174,7 @@ class CompiledCircuit:
                 else:
                     ops.append(_Op("const", qubits, name, torch.as_tensor(mat, dtype=dtype)))
             else:
-                cols = tuple(table.add(a) for a in op.params)  # type: ignore[attr-defined]
+                cols = tuple(table.add(a, name) for a in op.params)  # type: ignore[attr-defined]
                 ops.append(_Op("param", qubits, name, None, cols))
         ops.extend(_flush(pending, dtype))
         # angle columns of single-qubit rotations, per gate name: their matrices are built in one vectorised op
@@ -217,10 +222,12 @@ class CompiledCircuit:
         return self._with_phase(self._run(flat), flat).reshape(*batch, 1 << self.num_qubits)
 
     def expectations(self, values: torch.Tensor, observables: Sequence[SparsePauliOp]) -> torch.Tensor:
-        """Real expectation values (..., K) of K observables, all from one state evolution."""
+        """Real expectation values (..., K) of K observables, all from one state evolution (without the global
+        phase, which cancels in <psi|O|psi>)."""
         flat, batch = self._check(torch.as_tensor(values))
         state = self._run(flat)
-        return pauli_expectations(state, observables, self.num_qubits).reshape(*batch, len(observables))
+        out = pauli_expectations(state, observables, self.num_qubits)
+        return out.reshape(*batch, out.shape[-1])
 
     def _run(self, values: torch.Tensor) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
@@ -293,6 +300,35 @@ def compile_circuit(circuit: QuantumCircuit, *, dtype: torch.dtype = torch.compl
     if dtype not in (torch.complex128, torch.complex64):
         raise ValueError(f"dtype must be torch.complex128 or torch.complex64, got {dtype}")
     return CompiledCircuit(circuit, dtype)
+
+
+def pauli_expectations(
+    state: torch.Tensor, observables: Sequence[SparsePauliOp] | SparsePauliOp, num_qubits: int
+) -> torch.Tensor:
+    """Real parts of <psi|O_k|psi> for K Pauli-sum observables, all from one state (bit-mask Pauli action, no dense
+    matrices; the index permutations and sign vectors are cached per observable set).
+
+    Args:
+        state: States (..., 2^n), complex or real.
+        observables: K observables on ``num_qubits`` qubits (a single ``SparsePauliOp`` counts as K = 1).
+        num_qubits: n.
+
+    Returns:
+        Tensor (..., K) in the state's real dtype.
+
+    Raises:
+        ValueError: The state is not of length 2^n, or an observable acts on a different number of qubits.
+    """
+    if isinstance(observables, SparsePauliOp):  # iterating one would silently give its terms one by one
+        observables = [observables]
+    observables = list(observables)
+    if state.shape[-1:] != (1 << num_qubits,):
+        raise ValueError(f"state has last dimension {tuple(state.shape[-1:])}, expected 2^{num_qubits}")
+    batch = tuple(state.shape[:-1])
+    if not observables:
+        return torch.zeros(*batch, 0, dtype=state.real.dtype)
+    out = _pauli_expectations(state.reshape(-1, 1 << num_qubits), observables, num_qubits)
+    return out.reshape(*batch, len(observables))
 
 
 def _is_real(op: _Op) -> bool:
