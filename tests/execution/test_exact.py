@@ -95,25 +95,6 @@ def test_multi_term_observables_with_y_and_complex_coefficients():
     assert np.allclose(ours, ref, atol=1e-12)
 
 
-def test_autograd_matches_finite_differences():
-    qnn = build_qfl(QFLSpec(modalities=2, features=2, degree=2))
-    compiled = compile_circuit(qnn.circuit)
-    rng = np.random.default_rng(2)
-    v0 = qnn.parameter_values(rng.uniform(-2, 2, qnn.num_inputs), rng.uniform(-2, 2, qnn.num_weights))
-    v = torch.tensor(v0, requires_grad=True)
-    compiled.expectations(v, qnn.observables).sum().backward()
-    eps = 1e-6
-    fd = []
-    for i in range(len(v0)):
-        plus, minus = v0.copy(), v0.copy()
-        plus[i] += eps
-        minus[i] -= eps
-        f = lambda x: compiled.expectations(torch.tensor(x), qnn.observables).sum().item()  # noqa: E731
-        fd.append((f(plus) - f(minus)) / (2 * eps))
-    assert np.allclose(v.grad.numpy(), fd, atol=1e-6)
-    assert np.abs(v.grad.numpy()).max() > 1e-3
-
-
 def test_batch_shapes_agree():
     qnn = build_mma(MMASpec())
     est = ExactEstimator()
