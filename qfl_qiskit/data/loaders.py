@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from qfl_qiskit.data.dataset import MultimodalDataset
+from qfl_qiskit.data.external import cmu_mosei, ptbxl
 from qfl_qiskit.data.synthetic import synthetic_parity, synthetic_polynomial
+from qfl_qiskit.data.timeseries import basic_motions, japanese_vowels
 from qfl_qiskit.errors import DataError
 
 UCI_MFEAT_VIEWS: tuple[str, ...] = ("fou", "fac", "kar", "pix", "zer", "mor")
@@ -68,6 +70,10 @@ LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "digits_quadrants": digits_quadrants,
     "synthetic_polynomial": synthetic_polynomial,
     "synthetic_parity": synthetic_parity,
+    "basic_motions": basic_motions,
+    "japanese_vowels": japanese_vowels,
+    "ptbxl": ptbxl,
+    "cmu_mosei": cmu_mosei,
 }
 """Every loader by name; ``load_dataset`` looks names up here."""
 
