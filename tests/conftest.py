@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from qfl_qiskit.specs import MMASpec, QFLSpec
 
 REPO = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core; torch's intra-op threads on top oversubscribe the cores, and the
+    # tiny tensors of these tests then spend their time waiting (200 Adam steps: 0.2 s alone, 30 s contended)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -197,19 +197,3 @@ def transpile_report(
     )
     spec, qnn = _load(spec_file, present)
     _report(spec, qnn, tspec, json_path=json_path, plot_path=plot_path, isa_dir=isa_dir, results_dir=results_dir)
-
-
-@app.command("quickstart")
-@user_errors
-def quickstart(
-    seeds: int = typer.Option(8, "--seeds", help="Seeds swept per backend."),
-    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where records go."),
-    isa_dir: Path = typer.Option(Path("circuits/isa"), "--isa-dir", help="Where ISA QPY/QASM files go."),
-) -> None:
-    """Build the default QFL and MMA circuits and compare their cost on three IBM device models."""
-    from qfl_qiskit.circuits import build_mma, build_qfl
-
-    tspec = validate(TranspileSpec, {"backends": tuple(DEFAULT_BACKENDS), "seeds": seeds}, source="command line")
-    for spec, qnn in ((QFLSpec(), build_qfl(QFLSpec())), (MMASpec(), build_mma(MMASpec()))):
-        console.print(_summary(spec, qnn))
-        _report(spec, qnn, tspec, json_path=None, plot_path=None, isa_dir=isa_dir, results_dir=results_dir)

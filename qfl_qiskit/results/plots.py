@@ -14,6 +14,60 @@ def plot_transpile_comparison(record: dict[str, Any], path: str | Path) -> Path:
     return atomic_write_bytes(path, render_transpile_comparison(record))
 
 
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def plot_learning_curve(record: dict[str, Any], path: str | Path) -> Path:
+    """Write :func:`render_learning_curve` of ``record`` to the PNG ``path`` (atomically)."""
+    return atomic_write_bytes(path, render_learning_curve(record))
+
+
+def render_learning_curve(record: dict[str, Any]) -> bytes:
+    """Training and validation loss, and validation metrics, per epoch, from a "training_run" record.
+
+    Args:
+        record: A record whose payload has ``history`` (rows with ``epoch``, ``train_loss``, ``val_loss``,
+            ``val_accuracy``, ``val_macro_f1``, ``val_macro_auc``), ``label`` and ``best_epoch``.
+
+    Returns:
+        PNG bytes.
+    """
+    plt = _pyplot()
+    payload = record["payload"]
+    hist = payload["history"]
+    epochs = [r["epoch"] for r in hist]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    left.plot(epochs, [r["train_loss"] for r in hist], marker="o", ms=3, label="train")
+    left.plot(epochs, [r["val_loss"] for r in hist], marker="o", ms=3, label="validation")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend(fontsize=8)
+    for key, name in (("val_accuracy", "accuracy"), ("val_macro_f1", "macro-F1"), ("val_macro_auc", "macro AUC")):
+        right.plot(epochs, [r[key] for r in hist], marker="o", ms=3, label=name)
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation")
+    right.set_ylim(0, 1.02)
+    right.legend(fontsize=8, loc="lower right")
+    for ax in (left, right):
+        ax.axvline(payload["best_epoch"], color="grey", ls="--", lw=0.8)
+    fig.suptitle(f"{payload['label']}: {payload['fusion_parameters']} fusion / {payload['total_parameters']} total "
+                 "parameters (dashed: best epoch)")
+    return _png(fig)
+
+
 def render_transpile_comparison(record: dict[str, Any]) -> bytes:
     """Bar charts comparing backends on two-qubit count, depth and ESP from a transpile-report record.
 
@@ -23,11 +77,7 @@ def render_transpile_comparison(record: dict[str, Any]) -> bytes:
     Returns:
         PNG bytes (rendered before anything is written, so a failure leaves no file).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     reports = record["payload"]["reports"]
     names = [r["backend"] for r in reports]
     panels = [
@@ -50,7 +100,4 @@ def render_transpile_comparison(record: dict[str, Any]) -> bytes:
     circuit = record["specs"].get("circuit", {})
     fig.suptitle(f"{circuit.get('kind', 'circuit')} {circuit.get('spec_id', '')}: best of "
                  f"{record['specs']['transpile']['seeds']} seeds per backend")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)

@@ -1,0 +1,52 @@
+"""A rich progress bar fed by the training loop's progress events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from qfl_qiskit.cli.app import console
+
+
+class TrainingProgress:
+    """Context manager: one bar per model over all its batches, showing epoch, loss and the validation metric."""
+
+    def __init__(self, *, monitor: str, epochs: int) -> None:
+        self.monitor, self.epochs = monitor, epochs
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self._tasks: dict[str, int] = {}
+        self._val = "-"
+
+    def __enter__(self) -> TrainingProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        model = event.get("model", "model")
+        kind = event["event"]
+        if kind == "epoch_start":
+            total = event["batches"] * event["epochs"]
+            if model not in self._tasks:
+                done = event["batches"] * (event["epoch"] - 1)
+                self._tasks[model] = self._progress.add_task(model, total=total, completed=done, status="")
+            self._progress.update(self._tasks[model], total=total)
+        elif kind == "batch":
+            self._progress.update(self._tasks[model], advance=1, description=f"{model} epoch {event['epoch']}",
+                                  status=f"loss {event['loss']:.3f}  val {self.monitor} {self._val}")
+        elif kind == "epoch_end":
+            key = "val_loss" if self.monitor == "loss" else f"val_{self.monitor}"
+            self._val = f"{event[key]:.3f}"
+        elif kind == "done" and model in self._tasks:
+            task = self._tasks[model]
+            self._progress.update(task, completed=self._progress.tasks[task].total,
+                                  status=f"best epoch {event['best_epoch']}" +
+                                  (" (early stop)" if event["stopped_early"] else ""))
+            self._val = "-"

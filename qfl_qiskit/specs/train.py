@@ -1,0 +1,218 @@
+"""Training specs: data set and split, models (quantum and classical fusion), optimiser, loss, execution.
+
+One file format serves ``qfl train`` and ``qfl compare``: ``[[models]]`` lists the models to train on the same
+split (a single ``[model]`` table is accepted too). Every model shares the encoder and head settings of its table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, model_validator
+
+from qfl_qiskit.specs.base import Spec, read_toml, validate
+
+
+class DataSpec(Spec):
+    """Which data set, how it is split and scaled.
+
+    Attributes:
+        name: A loader name of :data:`qfl_qiskit.data.LOADERS`.
+        options: Keyword arguments of that loader (e.g. ``{views = ["fou", "kar"]}`` or ``{path = "..."}``).
+        val_fraction: Share of samples in the validation split (early stopping).
+        test_fraction: Share of samples in the test split.
+        standardize: Scale features to zero mean, unit variance with statistics of the training split only.
+        missing_rate: Probability that each modality of each sample is dropped (presence False), seeded; the
+            missing-modality setting for the MMA model. At least one modality per sample is kept.
+    """
+
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    val_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    standardize: bool = True
+    missing_rate: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> DataSpec:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError("val_fraction + test_fraction must leave at least 10% for training")
+        return self
+
+
+class _ModelBase(Spec):
+    """Settings every model has: encoder to D features per modality, and the head."""
+
+    label: str | None = None  # a name for tables (default: the model name)
+    features: int = Field(2, ge=1)
+    encoder: Literal["linear", "mlp"] = "linear"
+    encoder_hidden: int = Field(32, ge=1)
+    head_hidden: int = Field(0, ge=0)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name  # type: ignore[attr-defined]
+
+
+class QFLModelSpec(_ModelBase):
+    """Quantum Fusion Layer model (:class:`qfl_qiskit.models.QFLFusion`)."""
+
+    name: Literal["qfl"] = "qfl"
+    degree: int = Field(2, ge=1)
+    layers: int = Field(1, ge=1)
+    entanglement: Literal["full", "linear", "circular"] = "linear"
+    observables: int = Field(8, ge=1)
+    observable_seed: int = Field(1234, ge=0)
+
+
+class MMAModelSpec(_ModelBase):
+    """Missing-modality-agnostic quantum model (:class:`qfl_qiskit.models.MMAFusion`); ``features`` is the number
+    of qubits per modality register."""
+
+    name: Literal["mma"] = "mma"
+    encoding_layers: int = Field(1, ge=1)
+    trainable_layers: int = Field(1, ge=1)
+    fusion_layers: int = Field(1, ge=1)
+    entangler: Literal["linear", "circular", "full", "star"] = "linear"
+    context: Literal["zero", "plus"] = "zero"
+    readout: Literal["z", "pauli"] = "z"
+    observables: int = Field(8, ge=1)
+    observable_seed: int = Field(1234, ge=0)
+
+
+class ConcatModelSpec(_ModelBase):
+    name: Literal["concat"] = "concat"
+    out: int = Field(32, ge=1)
+
+
+class TFNModelSpec(_ModelBase):
+    name: Literal["tfn"] = "tfn"
+    out: int = Field(32, ge=1)
+    max_tensor: int = Field(1 << 16, ge=1)
+
+
+class LMFModelSpec(_ModelBase):
+    name: Literal["lmf"] = "lmf"
+    rank: int = Field(4, ge=1)
+    out: int = Field(32, ge=1)
+
+
+class MFBModelSpec(_ModelBase):
+    name: Literal["mfb"] = "mfb"
+    factor: int = Field(4, ge=1)
+    out: int = Field(16, ge=1)
+
+
+class GCNModelSpec(_ModelBase):
+    name: Literal["gcn"] = "gcn"
+    hidden: int = Field(16, ge=1)
+    layers: int = Field(2, ge=1)
+    adjacency: Literal["full", "learned"] = "full"  # learned: one sigmoid edge weight per modality pair
+
+
+ModelSpec = Annotated[
+    Union[QFLModelSpec, MMAModelSpec, ConcatModelSpec, TFNModelSpec, LMFModelSpec, MFBModelSpec, GCNModelSpec],
+    Field(discriminator="name"),
+]
+MODEL_NAMES = ("qfl", "mma", "concat", "tfn", "lmf", "mfb", "gcn")
+
+
+class OptimSpec(Spec):
+    """Adam, mini-batches, early stopping on a validation metric.
+
+    Attributes:
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        epochs: Maximum epochs.
+        batch_size: Mini-batch size.
+        patience: Epochs without improvement of ``monitor`` before stopping (0: never stop early).
+        monitor: Validation metric for early stopping and the best checkpoint.
+    """
+
+    lr: float = Field(0.01, gt=0.0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    patience: int = Field(5, ge=0)
+    monitor: Literal["accuracy", "macro_f1", "macro_auc", "loss"] = "macro_f1"
+
+
+class LossSpec(Spec):
+    """Cross-entropy, or focal loss with ``gamma`` and optional ``alpha`` (one float or one weight per class)."""
+
+    name: Literal["cross_entropy", "focal"] = "cross_entropy"
+    gamma: float = Field(2.0, ge=0.0, allow_inf_nan=False)
+    alpha: float | list[float] | None = None
+
+
+class ExecutionSpec(Spec):
+    """How quantum models evaluate their circuits while training.
+
+    Attributes:
+        estimator: "exact" (torch statevector) or "aer" (``qfl_qiskit.execution.AerEstimator``).
+        precision: complex128 or complex64 (exact only).
+        gradient: autograd (exact only), param_shift or spsa.
+        shots: Shots per Pauli setting for Aer (None: exact Aer values).
+        noise: Path of a noise spec TOML for Aer (None: noiseless).
+    """
+
+    estimator: Literal["exact", "aer"] = "exact"
+    precision: Literal["complex128", "complex64"] = "complex128"
+    gradient: Literal["autograd", "param_shift", "spsa"] = "autograd"
+    shots: int | None = Field(None, ge=1)
+    noise: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExecutionSpec:
+        if self.gradient == "autograd" and self.estimator != "exact":
+            raise ValueError("gradient 'autograd' needs estimator 'exact'; use param_shift or spsa with aer")
+        if self.estimator == "exact" and (self.shots is not None or self.noise is not None):
+            raise ValueError("shots and noise need estimator 'aer'")
+        return self
+
+
+class TrainSpec(Spec):
+    """A training experiment: every model in ``models`` is trained on the same split with the same settings.
+
+    Attributes:
+        name: Run name (results go to ``results/<name>/``).
+        seed: Seed of the split, missing-modality mask, model initialisation and batch order.
+    """
+
+    kind: Literal["train"] = "train"
+    name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0)
+    data: DataSpec
+    models: list[ModelSpec] = Field(min_length=1)
+    optim: OptimSpec = OptimSpec()
+    loss: LossSpec = LossSpec()
+    execution: ExecutionSpec = ExecutionSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "model" in data:
+            if "models" in data:
+                raise ValueError("give either [model] or [[models]], not both")
+            data = {**data, "models": [data["model"]]}
+            del data["model"]
+        return data
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> TrainSpec:
+        labels = [m.display for m in self.models]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"two models are named {dup[0]!r}; give each a distinct 'label'")
+        return self
+
+
+def load_train_spec(path: str | Path) -> TrainSpec:
+    """Load a training spec TOML (``kind = "train"`` optional).
+
+    Raises:
+        SpecError: Missing file, bad TOML, unknown keys, or invalid values (one line).
+    """
+    data = read_toml(path)
+    return validate(TrainSpec, data, source=str(path))

@@ -1,0 +1,200 @@
+"""Run a training spec: load and split the data once, train every model on it, write records, plots, weights.
+
+Layout of a run folder ``<results>/<spec.name>/``: ``<label>/checkpoint.pt`` (every epoch, for ``--resume``),
+``<label>/model.pt`` (best weights + what is needed to rebuild the model), ``<label>/record.json`` (spec, seeds,
+versions, per-epoch metrics, parameter counts, test metrics, wall time), ``<label>/learning_curve.png``, and
+``comparison.json`` over all models of the spec.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qfl_qiskit.atomic import atomic_write_bytes
+from qfl_qiskit.data import MultimodalDataset, Standardizer, load_dataset, stratified_split, to_tensors
+from qfl_qiskit.data.tensors import TensorData
+from qfl_qiskit.errors import DataError, SpecError
+from qfl_qiskit.models import build_model
+from qfl_qiskit.models.losses import make_loss
+from qfl_qiskit.results.records import make_record, save_record
+from qfl_qiskit.specs.train import ExecutionSpec, TrainSpec
+from qfl_qiskit.training.loop import Progress, evaluate, fit
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The data of a run: train / val / test tensors and facts about the data set."""
+
+    train: TensorData
+    val: TensorData
+    test: TensorData
+    dims: tuple[int, ...]
+    num_classes: int
+    names: tuple[str, ...]
+    sizes: dict[str, int]
+
+
+def drop_modalities(ds: MultimodalDataset, rate: float, *, seed: int) -> MultimodalDataset:
+    """Mark each modality of each sample absent with probability ``rate`` (seeded), keeping at least one per sample.
+
+    Args:
+        ds: The data set.
+        rate: Drop probability in [0, 1).
+        seed: Seed of the mask.
+
+    Returns:
+        The data set with the new presence mask (combined with the existing one).
+    """
+    if rate <= 0:
+        return ds
+    rng = np.random.default_rng(seed)
+    keep = rng.random(ds.presence.shape) >= rate
+    empty = ~keep.any(axis=1)
+    keep[empty, rng.integers(0, ds.num_modalities, size=int(empty.sum()))] = True
+    presence = ds.presence & keep
+    lost = ~presence.any(axis=1)  # a sample whose only kept modality was already absent: restore the original
+    presence[lost] = ds.presence[lost]
+    return MultimodalDataset(modalities=ds.modalities, labels=ds.labels, presence=presence, names=ds.names,
+                             num_classes=ds.num_classes)
+
+
+def prepare_data(spec: TrainSpec) -> Splits:
+    """Load, mask, split (stratified, seeded) and standardise (training statistics only) the spec's data set."""
+    ds = load_dataset(spec.data.name, **spec.data.options)
+    ds = drop_modalities(ds, spec.data.missing_rate, seed=spec.seed)
+    val, test = spec.data.val_fraction, spec.data.test_fraction
+    train_ds, val_ds, test_ds = stratified_split(ds, fractions=(1 - val - test, val, test), seed=spec.seed)
+    if spec.data.standardize:
+        scaler = Standardizer().fit(train_ds)
+        train_ds, val_ds, test_ds = (scaler.transform(d) for d in (train_ds, val_ds, test_ds))
+    return Splits(to_tensors(train_ds), to_tensors(val_ds), to_tensors(test_ds), ds.dims, int(ds.num_classes),
+                  ds.names, {"train": len(train_ds), "val": len(val_ds), "test": len(test_ds)})
+
+
+def make_estimator(execution: ExecutionSpec, *, seed: int) -> Any:
+    """The estimator an execution spec asks for."""
+    if execution.estimator == "exact":
+        from qfl_qiskit.execution import ExactEstimator
+
+        return ExactEstimator(precision=execution.precision)
+    from qfl_qiskit.execution import AerEstimator
+    from qfl_qiskit.specs.noise import load_noise_spec
+
+    noise = load_noise_spec(execution.noise) if execution.noise else None
+    return AerEstimator(noise=noise, shots=execution.shots, seed=seed)
+
+
+def save_model(path: Path, model: torch.nn.Module, *, spec: TrainSpec, label: str, splits: Splits) -> Path:
+    """Write the model's weights with everything needed to rebuild it (atomic)."""
+    model_spec = next(m for m in spec.models if m.display == label)
+    buf = io.BytesIO()
+    torch.save({"train_spec": spec.model_dump(mode="json"), "label": label,
+                "model_spec": model_spec.model_dump(mode="json"), "dims": list(splits.dims),
+                "num_classes": splits.num_classes, "state": model.state_dict()}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: list[str] | None = None,
+                 progress: Progress | None = None, splits: Splits | None = None) -> dict[str, Any]:
+    """Train every model of ``spec`` (or those labelled in ``only``) on one split; write the run folder.
+
+    Args:
+        spec: The training spec.
+        out_dir: Parent folder; the run goes to ``out_dir / spec.name``.
+        resume: Continue each model from its checkpoint where one exists.
+        only: Labels of the models to train (None: all).
+        progress: Callback for progress events; each event also carries ``model`` (the label).
+        splits: Prepared data (default: :func:`prepare_data`).
+
+    Returns:
+        The comparison record (also written as ``comparison.json``).
+
+    Raises:
+        SpecError: ``only`` names a model the spec does not have.
+        DataError: The data cannot be loaded or split.
+    """
+    labels = [m.display for m in spec.models]
+    unknown = [x for x in (only or []) if x not in labels]
+    if unknown:
+        raise SpecError(f"no model labelled {unknown[0]!r} in the spec; labels: {', '.join(labels)}")
+    splits = splits or prepare_data(spec)
+    run_dir = out_dir / spec.name
+    rows = []
+    for model_spec in spec.models:
+        if only and model_spec.display not in only:
+            continue
+        rows.append(_train_one(spec, model_spec, splits, run_dir / model_spec.display, resume=resume,
+                               progress=progress))
+    record = make_record("comparison", specs={"train": spec}, seeds={"seed": spec.seed},
+                         payload={"data": {"names": list(splits.names), "dims": list(splits.dims),
+                                           "num_classes": splits.num_classes, "sizes": splits.sizes},
+                                  "models": rows})
+    save_record(record, run_dir / "comparison.json")
+    return record
+
+
+def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *, resume: bool,
+               progress: Progress | None) -> dict[str, Any]:
+    from qfl_qiskit.results.plots import plot_learning_curve
+
+    label = model_spec.display
+    if model_spec.name == "tfn" and (model_spec.features + 1) ** len(splits.dims) > model_spec.max_tensor:
+        raise SpecError(f"TFN with {len(splits.dims)} modalities of {model_spec.features} features needs a "
+                        f"{(model_spec.features + 1) ** len(splits.dims)}-dimensional tensor (max_tensor "
+                        f"{model_spec.max_tensor}); drop TFN from the spec or use LMF")
+    quantum = model_spec.name in ("qfl", "mma")
+    estimator = make_estimator(spec.execution, seed=spec.seed) if quantum else None
+    model = build_model(model_spec, splits.dims, splits.num_classes, estimator=estimator,
+                        gradient=spec.execution.gradient, seed=spec.seed)
+    loss_fn = make_loss(spec.loss.name, gamma=spec.loss.gamma, alpha=spec.loss.alpha)
+    o = spec.optim
+    notify = (lambda event: progress({**event, "model": label})) if progress else None
+    result = fit(model, splits.train, splits.val, num_classes=splits.num_classes, loss_fn=loss_fn, lr=o.lr,
+                 weight_decay=o.weight_decay, epochs=o.epochs, batch_size=o.batch_size, patience=o.patience,
+                 monitor=o.monitor, seed=spec.seed, checkpoint=folder / "checkpoint.pt", resume=resume,
+                 fingerprint=f"{spec.spec_id}/{label}", progress=notify)
+    test = evaluate(model, splits.test, num_classes=splits.num_classes, loss_fn=loss_fn)
+    save_model(folder / "model.pt", model, spec=spec, label=label, splits=splits)
+    row = {"label": label, "model": model_spec.name, "quantum": quantum,
+           "fusion_parameters": model.fusion_parameters, "total_parameters": model.total_parameters,
+           "test": test, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+           "stopped_early": result.stopped_early, "train_seconds": result.wall_time,
+           "resumed_from": result.resumed_from}
+    if quantum:
+        row["circuit"] = {"num_qubits": model.layers()[0].circuit.num_qubits,
+                          "spec": model.spec.model_dump(mode="json"), "spec_id": model.spec.spec_id}
+    record = make_record("training_run", specs={"train": spec, "model": model_spec},
+                         seeds={"seed": spec.seed},
+                         payload={**row, "history": result.history,
+                                  "estimator": estimator.describe() if estimator is not None else None})
+    save_record(record, folder / "record.json")
+    plot_learning_curve(record, folder / "learning_curve.png")
+    return row
+
+
+def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a trained model from ``model.pt`` (exact estimator); returns the model and the saved metadata.
+
+    Raises:
+        DataError: The file is missing or is not a model file of this toolkit.
+    """
+    from qfl_qiskit.specs.base import validate
+    from qfl_qiskit.specs.train import TrainSpec
+
+    if not path.is_file():
+        raise DataError(f"model file not found: {path}; give a run folder written by 'qfl train'")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        spec = validate(TrainSpec, saved["train_spec"], source=str(path))
+        model_spec = next(m for m in spec.models if m.display == saved["label"])
+    except (KeyError, StopIteration, TypeError, RuntimeError, EOFError) as exc:
+        raise DataError(f"{path} is not a model file written by 'qfl train' ({exc})") from None
+    model = build_model(model_spec, saved["dims"], saved["num_classes"], seed=spec.seed)
+    model.load_state_dict(saved["state"])
+    return model, {**saved, "spec": spec, "model_spec_obj": model_spec}
