@@ -24,13 +24,19 @@ def comparison_table(record: dict[str, Any], *, title: str) -> Table:
     return table
 
 
-def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list[str] | None) -> dict[str, Any]:
-    """Load the spec, then train its models with a progress bar; returns the comparison record."""
-    from qfl_qiskit.specs.train import load_train_spec
+def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list[str] | None,
+                 seed: int | None = None) -> dict[str, Any]:
+    """Load the spec, then train its models with a progress bar; returns the comparison record.
+
+    With ``seed``, the spec's seed is replaced and the run is named ``<name>_seed<seed>``.
+    """
     from qfl_qiskit.cli.progress import TrainingProgress
+    from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.training import prepare_data, train_models
 
     spec = load_train_spec(spec_file)
+    if seed is not None:
+        spec = spec.model_copy(update={"seed": seed, "name": f"{spec.name}_seed{seed}"})
     with console.status(f"loading data set '{spec.data.name}'"):
         splits = prepare_data(spec)
     console.print(f"data: {spec.data.name}, {len(splits.dims)} modalities {list(splits.dims)}, "
@@ -62,18 +68,75 @@ def compare(
     spec_file: Path = typer.Argument(..., help="Training spec TOML listing several [[models]]."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Run folders go here."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints of an interrupted run."),
+    seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds: one split and initialisation each; "
+                                                     "the table shows mean and standard deviation."),
 ) -> None:
     """Train every model of a spec on the same split and print one comparison table."""
     from qfl_qiskit.errors import SpecError
-
     from qfl_qiskit.specs.train import load_train_spec
 
-    if len(load_train_spec(spec_file).models) < 2:
+    spec = load_train_spec(spec_file)
+    if len(spec.models) < 2:
         raise SpecError(f"{spec_file}: compare needs at least two [[models]]; use 'qfl train' for one")
-    record = run_training(spec_file, results_dir=results_dir, resume=resume, only=None)
-    run = record["specs"]["train"]["name"]
-    console.print(comparison_table(record, title=f"run '{run}': fusion models on the same split (test)"))
-    console.print(f"wrote {results_dir / run}/comparison.json")
+    if seeds is None:
+        record = run_training(spec_file, results_dir=results_dir, resume=resume, only=None)
+        console.print(comparison_table(record, title=f"run '{spec.name}': fusion models on the same split (test)"))
+        console.print(f"wrote {results_dir / spec.name}/comparison.json")
+        return
+    seed_list = parse_seeds(seeds)
+    records = [run_training(spec_file, results_dir=results_dir, resume=resume, only=None, seed=s)
+               for s in seed_list]
+    summary = summarize_seeds(records)
+    from qfl_qiskit.results import make_record, save_record
+
+    path = results_dir / f"{spec.name}_seeds" / "summary.json"
+    save_record(make_record("comparison_over_seeds", specs={"train": spec}, seeds={"seeds": seed_list},
+                            payload={"models": summary, "runs": [f"{spec.name}_seed{s}" for s in seed_list]}), path)
+    console.print(seeds_table(summary, title=f"{spec.name}: test metrics over seeds {seed_list} (mean ± std)"))
+    console.print(f"wrote {path}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; distinct non-negative integers."""
+    from qfl_qiskit.errors import SpecError
+
+    try:
+        seeds = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise SpecError(f"--seeds needs distinct non-negative integers separated by commas, got '{text}'")
+    return seeds
+
+
+def summarize_seeds(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation (ddof 1) of each model's test metrics and training time over runs."""
+    import numpy as np
+
+    out = []
+    for label in [r["label"] for r in records[0]["payload"]["models"]]:
+        rows = [next(r for r in rec["payload"]["models"] if r["label"] == label) for rec in records]
+        entry: dict[str, Any] = {"label": label, "fusion_parameters": rows[0]["fusion_parameters"],
+                                 "total_parameters": rows[0]["total_parameters"], "runs": len(rows)}
+        for key in ("accuracy", "macro_f1", "macro_auc"):
+            vals = np.array([r["test"][key] for r in rows], dtype=float)
+            entry[key] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                          "values": vals.tolist()}
+        entry["train_seconds"] = float(np.mean([r["train_seconds"] for r in rows]))
+        out.append(entry)
+    return out
+
+
+def seeds_table(summary: list[dict[str, Any]], *, title: str) -> Table:
+    """Mean ± std of the test metrics per model."""
+    table = compact_table(title, caption="fusion: parameters of the fusion step; total: with encoders and head")
+    for col in ("model", "test acc", "macro F1", "macro AUC", "fusion", "total", "train s"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for e in summary:
+        cells = [f"{e[k]['mean']:.3f}±{e[k]['std']:.3f}" for k in ("accuracy", "macro_f1", "macro_auc")]
+        table.add_row(e["label"], *cells, str(e["fusion_parameters"]), str(e["total_parameters"]),
+                      f"{e['train_seconds']:.1f}")
+    return table
 
 
 def _model_file(run: Path) -> Path:

@@ -144,3 +144,26 @@ def test_noiseless_aer_evaluation_reproduces_the_exact_metrics(trained):
     torch.testing.assert_close(torch.as_tensor(predict_proba(model, splits.test)), torch.as_tensor(exact),
                                atol=1e-6, rtol=0)
     assert out["noisy"] == pytest.approx(out["exact"])
+
+
+def test_compare_over_seeds_summarises_each_seed_run(spec_file, tmp_path, capsys):
+    res = tmp_path / "res"
+    code, out, err = run(["compare", str(spec_file), "--results-dir", str(res), "--seeds", "3,4"], capsys)
+    assert code == 0, err
+    assert "±" in out
+    summary = json.loads((res / "tiny_seeds" / "summary.json").read_text())["payload"]["models"]
+    for seed_index, seed in enumerate((3, 4)):
+        record = json.loads((res / f"tiny_seed{seed}" / "comparison.json").read_text())
+        assert record["specs"]["train"]["seed"] == seed
+        for row in record["payload"]["models"]:
+            entry = next(e for e in summary if e["label"] == row["label"])
+            assert entry["accuracy"]["values"][seed_index] == row["test"]["accuracy"]
+    for entry in summary:
+        vals = entry["accuracy"]["values"]
+        assert entry["accuracy"]["mean"] == pytest.approx(sum(vals) / 2)
+
+
+@pytest.mark.parametrize("seeds", ["", "1,1", "-1", "a,b"])
+def test_compare_bad_seeds(spec_file, tmp_path, seeds, capsys):
+    code, _, err = run(["compare", str(spec_file), "--results-dir", str(tmp_path), "--seeds", seeds], capsys)
+    assert code == 2 and "--seeds" in err

@@ -101,3 +101,22 @@ def test_drop_modalities_rate_and_no_empty_sample():
     np.testing.assert_array_equal(dropped.presence, drop_modalities(ds, 0.3, seed=5).presence)
     assert not np.array_equal(dropped.presence, drop_modalities(ds, 0.3, seed=6).presence)
     assert drop_modalities(ds, 0.0, seed=5) is ds
+
+
+def test_mma_training_leaves_a_never_present_modality_untouched():
+    from qfl_qiskit.circuits import build_mma
+    from qfl_qiskit.models import MMAFusion
+
+    ds = tiny(64, 0)
+    presence = np.ones((64, 2), dtype=bool)
+    presence[:, 1] = False  # modality 1 never seen in training
+    train = to_tensors(MultimodalDataset(modalities=ds.modalities, labels=ds.labels, presence=presence))
+    torch.manual_seed(0)
+    m = MMAFusion((3, 2), 2, qubits_per_modality=1)
+    before = m.fusion.weights.detach().clone()
+    fit(m, train, train, num_classes=2, loss_fn=F.cross_entropy, lr=0.05, epochs=2, batch_size=16, patience=0)
+    groups = build_mma(m.spec).metadata["weight_groups"]
+    (lo, hi), (lo0, hi0) = groups["modality_1"], groups["modality_0"]
+    after = m.fusion.weights.detach()
+    assert torch.equal(after[lo:hi], before[lo:hi])
+    assert not torch.equal(after[lo0:hi0], before[lo0:hi0])
