@@ -152,6 +152,8 @@ def evaluate_cmd(
     shots: int = typer.Option(4000, "--shots", min=2, help="Shots per Pauli measurement setting."),
     seed: int = typer.Option(0, "--seed", help="Aer sampling seed."),
     transpile_seeds: int = typer.Option(4, "--transpile-seeds", min=1, help="Transpiler seeds tried per circuit."),
+    mitigation: str = typer.Option("none", "--mitigation",
+                                   help="none, zne, rem or zne+rem (ZNE: random gate folding at 1, 2, 3, Richardson)."),
 ) -> None:
     """Re-evaluate a trained quantum model on a noisy Aer simulation of its transpiled circuit (test split)."""
     from qfl_qiskit.errors import SpecError
@@ -163,12 +165,17 @@ def evaluate_cmd(
     if backend is None and noise is None:
         raise SpecError("give --backend (its calibration is the noise model) and/or --noise NOISE.toml")
     noise_spec = load_noise_spec(noise) if noise is not None else None
+    from qfl_qiskit.specs import validate
+    from qfl_qiskit.specs.mitigation import MitigationSpec
+
+    mitigation_spec = validate(MitigationSpec, {"techniques": mitigation}, source="--mitigation")
     model, saved = load_model(_model_file(run))
     spec = saved["spec"]
     with console.status("preparing data, transpiling and simulating"):
         splits = prepare_data(spec)
         out = evaluate_noisy(model, splits.test, num_classes=splits.num_classes, backend=backend,
-                             noise=noise_spec, shots=shots, seed=seed, transpile_seeds=transpile_seeds)
+                             noise=noise_spec, shots=shots, seed=seed, transpile_seeds=transpile_seeds,
+                             mitigation=mitigation_spec)
     console.print(noisy_table(saved["label"], out))
     folder = _model_file(run).parent
     path = folder / f"evaluate_{backend or 'noise'}_{utc_stamp()}.json"
@@ -182,6 +189,8 @@ def evaluate_cmd(
 def noisy_table(label: str, out: dict[str, Any]) -> Table:
     """Exact against noisy test metrics of one model."""
     where = out["backend"] or "noise model"
+    mitigation = (out.get("mitigation") or {}).get("techniques") or []
+    where += f", mitigation {'+'.join(mitigation)}" if mitigation else ""
     table = compact_table(f"{label}: exact vs noisy Aer ({where}, {out['shots']} shots)",
                           caption=f"calibration {out['calibration_time'] or '-'}; "
                                   f"{out['estimator_calls']} estimator calls, {out['seconds']:.1f} s")

@@ -158,6 +158,23 @@ class AerEstimator:
                 out[i] = result
         return out  # type: ignore[return-value]
 
+    def readout_factors(self, circuit: QuantumCircuit) -> list[tuple[float, float]] | None:
+        """Per LOGICAL qubit of ``circuit``, ``(a, c)`` of its read-out error model: a measured Z has expectation
+        ``a + c * <Z>`` (a = p10 - p01, c = 1 - p01 - p10); None when the noise has no readout errors. What
+        readout-error mitigation inverts (:mod:`qfl_qiskit.mitigation`).
+
+        Raises:
+            ExecutionError: Correlated multi-qubit readout errors (no per-qubit model exists).
+        """
+        compact = self._compacted.get(circuit, compact_circuit)
+        model = self._model(compact, circuit)
+        if model is None:
+            return None
+        factors = self._readout_factors(model, compact.circuit.num_qubits)
+        if factors is None:
+            return None
+        return [factors[pos] for pos in compact.positions]
+
     def describe(self) -> dict[str, Any]:
         """Settings for records."""
         return {"estimator": self.name, "method": self.method, "device": self.device, "shots": self.shots,

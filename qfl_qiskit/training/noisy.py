@@ -12,7 +12,7 @@ from qfl_qiskit.training.loop import evaluate
 
 def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: str | None = None,
                    noise: Any = None, shots: int | None = 4000, seed: int = 0, transpile_seeds: int = 4,
-                   batch_size: int = 512) -> dict[str, Any]:
+                   batch_size: int = 512, mitigation: Any = None) -> dict[str, Any]:
     """Metrics of a trained quantum model, exact and under noise, on the same data.
 
     With ``backend``, every circuit the model runs is transpiled for it (best of ``transpile_seeds`` seeds, see
@@ -30,6 +30,7 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         seed: Aer's sampling seed.
         transpile_seeds: Transpiler seeds tried per circuit.
         batch_size: Samples per estimator call.
+        mitigation: A :class:`~qfl_qiskit.specs.mitigation.MitigationSpec` applied around the noisy estimator.
 
     Returns:
         ``{"exact": metrics, "noisy": metrics, "backend", "calibration_time", "noise", "shots",
@@ -64,7 +65,11 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
             return isa
 
         noise = noise if noise is not None else BackendNoiseSpec(backend=backend)
-    estimator = AerEstimator(noise=noise, shots=shots, seed=seed)
+    estimator: Any = AerEstimator(noise=noise, shots=shots, seed=seed)
+    if mitigation is not None and mitigation.techniques:
+        from qfl_qiskit.mitigation import MitigatedEstimator
+
+        estimator = MitigatedEstimator(estimator, mitigation)
     model.use_estimator(estimator, gradient="param_shift", transpile=transpile)
     noisy = evaluate(model, data, num_classes=num_classes, batch_size=batch_size)
     return {
@@ -75,6 +80,7 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         "noise": noise.model_dump(mode="json") if hasattr(noise, "model_dump") else str(noise),
         "shots": shots,
         "seed": seed,
+        "mitigation": mitigation.model_dump(mode="json") if mitigation is not None else None,
         "transpile": reports,
         "estimator_calls": sum(layer.calls for layer in model.layers()),
         "seconds": time.perf_counter() - t0,

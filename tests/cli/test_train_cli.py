@@ -85,12 +85,14 @@ def test_resume_of_a_finished_run_trains_nothing(trained, spec_file, capsys):
 def test_evaluate_under_parametric_noise(trained, capsys):
     run_dir, _ = trained
     noise = REPO / "noise_models" / "parametric_default.toml"
-    code, out, err = run(["evaluate", str(run_dir / "qfl"), "--noise", str(noise), "--shots", "200"], capsys)
+    code, out, err = run(["evaluate", str(run_dir / "qfl"), "--noise", str(noise), "--shots", "200",
+                          "--mitigation", "zne+rem"], capsys)
     assert code == 0, err
-    assert "exact" in out and "noisy" in out
+    assert "exact" in out and "noisy" in out and "mitigation zne+rem" in out
     [path] = sorted((run_dir / "qfl").glob("evaluate_noise_*.json"))
     payload = json.loads(path.read_text())["payload"]
     assert payload["shots"] == 200 and payload["estimator_calls"] == 1
+    assert payload["mitigation"]["techniques"] == ["zne", "rem"]
     assert 0.0 <= payload["noisy"]["accuracy"] <= 1.0
 
 
@@ -98,6 +100,7 @@ def test_evaluate_under_parametric_noise(trained, capsys):
     (["evaluate", "{run}/concat", "--noise", "{noise}"], "no quantum circuit"),
     (["evaluate", "{run}/qfl"], "give --backend"),
     (["evaluate", "{run}/nothing-here", "--noise", "{noise}"], "model file not found"),
+    (["evaluate", "{run}/qfl", "--noise", "{noise}", "--mitigation", "pec"], "--mitigation"),
 ])
 def test_evaluate_bad_input(trained, argv, message, capsys):
     run_dir, _ = trained
@@ -113,6 +116,8 @@ def test_evaluate_bad_input(trained, argv, message, capsys):
     (lambda s: s.replace("epochs = 2", "epochs = 2\nepoch = 3"), "unknown key 'optim.epoch'"),
     (lambda s: s.replace("n = 160", "n = 6"), "cannot split"),
     (lambda s: s.replace("options = {n = 160,", "options = {size = 160,"), "bad arguments"),
+    (lambda s: s.replace('name = "synthetic_parity"\noptions = {n = 160, num_modalities = 2, features = 2}',
+                         'name = "ptbxl"\noptions = {path = "/nonexistent/ptbxl"}'), "ptbxl"),
 ])
 def test_train_bad_spec_is_one_line_and_exit_2(tmp_path, edit, message, capsys):
     path = tmp_path / "bad.toml"
@@ -167,3 +172,19 @@ def test_compare_over_seeds_summarises_each_seed_run(spec_file, tmp_path, capsys
 def test_compare_bad_seeds(spec_file, tmp_path, seeds, capsys):
     code, _, err = run(["compare", str(spec_file), "--results-dir", str(tmp_path), "--seeds", seeds], capsys)
     assert code == 2 and "--seeds" in err
+
+
+def test_mma_run_with_missing_modalities(tmp_path):
+    from qfl_qiskit.specs.train import TrainSpec
+    from qfl_qiskit.training import prepare_data, train_models
+
+    spec = TrainSpec(name="mma", seed=2, data={"name": "synthetic_parity", "missing_rate": 0.4,
+                                               "options": {"n": 120, "num_modalities": 3}},
+                     models=[{"name": "mma", "features": 1}], optim={"epochs": 1, "batch_size": 40})
+    splits = prepare_data(spec)
+    absent = (~splits.train.presence).float().mean().item()
+    assert 0.2 < absent < 0.4 and splits.train.presence.any(dim=1).all()
+    record = train_models(spec, out_dir=tmp_path, splits=splits)
+    [row] = record["payload"]["models"]
+    assert row["model"] == "mma" and row["circuit"]["num_qubits"] == 3
+    assert 0.0 <= row["test"]["accuracy"] <= 1.0

@@ -1,0 +1,22 @@
+"""Error mitigation (the only package that imports mitiq): ZNE and REM around any noisy estimator."""
+
+from __future__ import annotations
+
+from qfl_qiskit.mitigation.estimator import (
+    MitigatedEstimator,
+    MitigationError,
+    extrapolation_weights,
+    invert_readout,
+)
+from qfl_qiskit.mitigation.folding import fold_gates_at_random, fold_global, insert_identity_layers, scale_noise
+
+__all__ = [
+    "MitigatedEstimator",
+    "MitigationError",
+    "extrapolation_weights",
+    "fold_gates_at_random",
+    "fold_global",
+    "insert_identity_layers",
+    "invert_readout",
+    "scale_noise",
+]

@@ -1,0 +1,128 @@
+"""MitigatedEstimator: REM inverts the readout model exactly, ZNE halves the error on a small case, everything in
+one call of the wrapped estimator, and bad combinations are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from qiskit.quantum_info import SparsePauliOp, Statevector, random_statevector
+
+from qfl_qiskit.circuits import build_qfl
+from qfl_qiskit.errors import SpecError
+from qfl_qiskit.execution import AerEstimator, ExactEstimator
+from qfl_qiskit.execution.aer_measure import apply_readout
+from qfl_qiskit.mitigation import MitigatedEstimator, MitigationError, extrapolation_weights, invert_readout
+from qfl_qiskit.qnn import QuantumLayer
+from qfl_qiskit.specs import BackendNoiseSpec, ParametricNoiseSpec, QFLSpec, validate
+from qfl_qiskit.specs.mitigation import MitigationSpec
+from qfl_qiskit.transpile import resolve_backend, transpile_sweep
+
+
+class Counting:
+    """Wraps an estimator and counts its run calls."""
+
+    def __init__(self, inner):
+        self.inner, self.calls, self.name = inner, 0, inner.name
+
+    def run(self, pubs):
+        self.calls += 1
+        return self.inner.run(pubs)
+
+    def readout_factors(self, circuit):
+        return self.inner.readout_factors(circuit)
+
+
+@pytest.fixture(scope="module")
+def case():
+    qnn = build_qfl(QFLSpec(modalities=2, features=1, observables=4, observable_seed=7))
+    isa, _ = transpile_sweep(qnn.circuit, resolve_backend("fake_manila"), seeds=1)
+    rng = np.random.default_rng(0)
+    values = qnn.parameter_values(rng.uniform(-3, 3, (12, qnn.num_inputs)), rng.uniform(-3, 3, qnn.num_weights))
+    order = [list(qnn.circuit.parameters).index(p) for p in isa.parameters]
+    exact = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
+    return qnn, isa, values[:, order], exact
+
+
+def test_invert_readout_undoes_apply_readout():
+    rng = np.random.default_rng(1)
+    factors = [(rng.uniform(-0.05, 0.05), rng.uniform(0.85, 0.98)) for _ in range(3)]
+    op = SparsePauliOp(["XZY", "ZZI", "IYZ"], [0.5, -1.0, 0.25])
+    state = random_statevector(8, seed=2)
+    corrected = apply_readout(invert_readout(op, factors), factors)
+    assert np.isclose(state.expectation_value(corrected), state.expectation_value(op), atol=1e-12)
+
+
+def test_rem_recovers_exact_values_under_readout_noise_only(case):
+    qnn, isa, values, exact = case
+    readout_only = ParametricNoiseSpec(depolarizing_1q=0.0, depolarizing_2q=0.0, readout_error=0.04)
+    aer = AerEstimator(noise=readout_only)
+    noisy = aer.run([(isa, qnn.observables, values)])[0].evs
+    mitigated = MitigatedEstimator(aer, MitigationSpec(techniques=("rem",))).run(
+        [(isa, qnn.observables, values)])[0].evs
+    assert np.abs(noisy - exact).mean() > 0.005  # the readout noise is visible...
+    np.testing.assert_allclose(mitigated, exact, atol=1e-9)  # ...and REM removes it exactly
+
+
+def test_zne_halves_the_error_and_rem_adds_to_it(case):
+    qnn, isa, values, exact = case
+    aer = Counting(AerEstimator(noise=BackendNoiseSpec(backend="fake_manila")))
+    pub = [(isa, qnn.observables, values)]
+    errors = {}
+    for label in ("none", "zne", "zne+rem"):
+        spec = MitigationSpec(techniques=label)  # defaults: random gate folding at 1, 2, 3; Richardson
+        before = aer.calls
+        errors[label] = np.abs(MitigatedEstimator(aer, spec).run(pub)[0].evs - exact).mean()
+        assert aer.calls == before + 1  # all scale factors in one call
+    assert errors["zne"] <= 0.5 * errors["none"]
+    assert errors["zne+rem"] < errors["zne"]
+
+
+def test_richardson_weights_come_from_mitiq_and_are_exact_on_polynomials():
+    w = extrapolation_weights([1.0, 2.0, 3.0], "richardson")
+    np.testing.assert_allclose(w, [3.0, -3.0, 1.0], atol=1e-9)
+    s = np.array([1.0, 1.5, 2.5])
+    values = 0.4 - 0.1 * s + 0.03 * s ** 2
+    assert extrapolation_weights(s, "richardson") @ values == pytest.approx(0.4, abs=1e-12)
+    assert extrapolation_weights(s, "poly", order=2) @ values == pytest.approx(0.4, abs=1e-9)
+
+
+def test_param_shift_training_through_mitigation_is_one_call_per_step(case):
+    qnn, isa, _, _ = case
+    inner = Counting(AerEstimator(noise=BackendNoiseSpec(backend="fake_manila")))
+    mitigated = MitigatedEstimator(inner, MitigationSpec(techniques="zne+rem", scale_factors=(1.0, 3.0)))
+    layer = QuantumLayer(qnn, estimator=mitigated, gradient="param_shift", circuit=isa)
+    exact_layer = QuantumLayer(qnn)
+    exact_layer.weights = layer.weights
+    x = torch.tensor(np.random.default_rng(3).uniform(-2, 2, (4, qnn.num_inputs)))
+    out = layer(x)
+    out.sum().backward()
+    assert inner.calls == 1
+    grad = layer.weights.grad.clone()
+    layer.weights.grad = None
+    exact_layer(x).sum().backward()
+    exact_grad = layer.weights.grad
+    assert torch.isfinite(grad).all()
+    # mitigated gradients are estimates: they point the same way as the exact ones
+    assert torch.nn.functional.cosine_similarity(grad, exact_grad, dim=0) > 0.9
+
+
+def test_bad_combinations_are_refused():
+    with pytest.raises(MitigationError, match="exact simulator"):
+        MitigatedEstimator(ExactEstimator(), MitigationSpec(techniques="zne"))
+
+    class NoReadout:
+        name = "other"
+
+        def run(self, pubs):
+            return []
+
+    with pytest.raises(MitigationError, match="readout"):
+        MitigatedEstimator(NoReadout(), MitigationSpec(techniques="rem"))
+    for data, message in [({"techniques": "zne", "scale_factors": [0.5, 1, 2]}, ">= 1"),
+                          ({"techniques": "zne", "scale_factors": [1, 3, 2]}, "increasing"),
+                          ({"techniques": "zne", "scale_factors": [1]}, "at least two"),
+                          ({"techniques": "zne+pec"}, "techniques"),
+                          ({"techniques": "zne", "factory": "poly", "poly_order": 3}, "poly_order")]:
+        with pytest.raises(SpecError, match=message):
+            validate(MitigationSpec, data, source="test")
