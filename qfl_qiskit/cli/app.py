@@ -82,4 +82,5 @@ from qfl_qiskit.cli import backends as _backends  # noqa: E402,F401
 from qfl_qiskit.cli import circuits as _circuits  # noqa: E402,F401
 from qfl_qiskit.cli import noise as _noise  # noqa: E402,F401
 from qfl_qiskit.cli import quickstart as _quickstart  # noqa: E402,F401
+from qfl_qiskit.cli import study as _study  # noqa: E402,F401
 from qfl_qiskit.cli import train as _train  # noqa: E402,F401

@@ -9,7 +9,10 @@ from qfl_qiskit.specs.train import load_train_spec
 
 from ..conftest import REPO
 
-SPECS = sorted((REPO / "experiments").glob("*.toml")) + [REPO / "qfl_qiskit" / "cli" / "quickstart.toml"]
+import tomllib
+
+SPECS = [p for p in sorted((REPO / "experiments").glob("*.toml"))
+         if tomllib.loads(p.read_text()).get("kind") == "train"] + [REPO / "qfl_qiskit" / "cli" / "quickstart.toml"]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)

@@ -1,0 +1,110 @@
+"""Noise-robustness study spec: noise scale x mitigation x seed, on circuits and on a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from qfl_qiskit.specs.base import Spec, read_toml, validate
+
+
+class StudyNoiseSpec(Spec):
+    """The base noise that ``scales`` multiply: a backend's calibration (the circuits are transpiled for it) or a
+    parametric noise spec file (the circuits are transpiled for ``backend`` too, for a realistic gate set)."""
+
+    backend: str = Field("fake_torino", min_length=1)
+    parametric: str | None = None  # path of a kind = "parametric" noise spec; None: the backend's calibration
+
+
+class ExpectationPart(Spec):
+    """(a) Expectation-value error against exact values, random inputs and weights per seed."""
+
+    circuits: tuple[str, ...] = ("circuits/qfl_default.toml", "circuits/mma_default.toml")
+    bindings: int = Field(16, ge=1)
+
+
+class ModelPart(Spec):
+    """(b) A trained model's test metrics under noise; the training spec is trained first (exact) if needed."""
+
+    train: str
+    label: str = "qfl"
+    samples: int = Field(100, ge=2)
+
+
+class PlateauPart(Spec):
+    """Barren-plateau diagnostic: variance over random weights of d<O_0>/d theta_0 of QFL circuits."""
+
+    degrees: tuple[int, ...] = (1, 2, 3, 4)
+    modalities: tuple[int, ...] = (2, 4, 6, 8)
+    fixed_degree: int = Field(2, ge=1)
+    fixed_modalities: int = Field(4, ge=1)
+    features: int = Field(2, ge=1)
+    samples: int = Field(64, ge=2)
+
+
+class NoiseStudySpec(Spec):
+    """A noise-robustness sweep.
+
+    Attributes:
+        name: Output folder ``results/<name>/``.
+        scales: Noise factors lambda (0 = noiseless).
+        mitigations: "none", "zne", "rem", "zne+rem".
+        seeds: Seeds of inputs, weights and sampling.
+        shots: Shots per setting; None gives exact noisy expectation values (density matrix).
+        workers: Parallel processes.
+        scale_factors, folding, factory: ZNE settings.
+    """
+
+    kind: Literal["noise_study"] = "noise_study"
+    name: str = Field("noise_study", pattern=r"^[A-Za-z0-9_.-]+$")
+    scales: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    mitigations: tuple[str, ...] = ("none", "zne", "rem", "zne+rem")
+    seeds: tuple[int, ...] = (0, 1)
+    shots: int | None = Field(None, ge=2)
+    workers: int = Field(2, ge=1)
+    scale_factors: tuple[float, ...] = (1.0, 2.0, 3.0)
+    folding: Literal["global", "random", "identity"] = "random"
+    factory: Literal["richardson", "linear", "poly", "exp"] = "richardson"
+    noise: StudyNoiseSpec = StudyNoiseSpec()
+    expectation: ExpectationPart | None = ExpectationPart()
+    model: ModelPart | None = None
+    plateau: PlateauPart | None = PlateauPart()
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or min(v) < 0 or len(set(v)) != len(v):
+            raise ValueError("scales must be distinct numbers >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _mitigations(self) -> NoiseStudySpec:
+        from pydantic import ValidationError
+
+        for m in self.mitigations:
+            try:
+                self.mitigation(m)
+            except ValidationError as err:
+                raise ValueError(f"mitigation '{m}': {err.errors()[0]['msg']}") from None
+        if "ddd" in "+".join(self.mitigations):
+            raise ValueError("ddd is not available in offline studies (no idle-time noise in the simulation); "
+                             "use none, zne, rem or zne+rem")
+        return self
+
+    def mitigation(self, label: str):  # noqa: ANN201  (MitigationSpec, imported lazily)
+        """The MitigationSpec of one of ``mitigations``."""
+        from qfl_qiskit.specs.mitigation import MitigationSpec
+
+        return MitigationSpec(techniques=label, scale_factors=self.scale_factors, folding=self.folding,
+                              factory=self.factory)
+
+
+def load_study_spec(path: str | Path) -> NoiseStudySpec:
+    """Load a noise-study spec TOML.
+
+    Raises:
+        SpecError: Missing file, bad TOML, unknown keys or invalid values (one line).
+    """
+    return validate(NoiseStudySpec, read_toml(path), source=str(path))

@@ -1,0 +1,255 @@
+"""Noise-robustness study: noise scale x mitigation x seed, (a) expectation-value error of circuits, (b) a trained
+model's test metrics; plus the barren-plateau diagnostic. Cells run in parallel processes; each finished cell is
+written at once (atomically) to ``<out>/cells/``, so an interrupted study resumes without recomputing them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qfl_qiskit.atomic import atomic_write_json, atomic_write_text
+from qfl_qiskit.specs.study import NoiseStudySpec
+
+_CACHE: dict[tuple, Any] = {}  # per worker process: transpiled circuits, exact values
+
+
+def plan_cells(spec: NoiseStudySpec) -> list[dict[str, Any]]:
+    """Every cell of the sweep, each with a stable ``id`` (its file name)."""
+    targets: list[tuple[str, str]] = []
+    if spec.expectation is not None:
+        targets += [("expectation", c) for c in spec.expectation.circuits]
+    if spec.model is not None:
+        targets.append(("model", spec.model.label))
+    cells = []
+    for kind, target in targets:
+        for scale in spec.scales:
+            for mitigation in spec.mitigations:
+                for seed in spec.seeds:
+                    stem = Path(target).stem
+                    cells.append({"id": f"{kind}-{stem}-s{scale:g}-{mitigation}-seed{seed}", "kind": kind,
+                                  "target": target, "scale": scale, "mitigation": mitigation, "seed": seed})
+    return cells
+
+
+def _noise(spec: NoiseStudySpec, scale: float) -> Any:
+    from qfl_qiskit.specs import BackendNoiseSpec, load_noise_spec
+
+    if spec.noise.parametric:
+        return load_noise_spec(spec.noise.parametric).model_copy(update={"scale": scale})
+    return BackendNoiseSpec(backend=spec.noise.backend, scale=scale)
+
+
+def _estimator(spec: NoiseStudySpec, scale: float, mitigation: str, seed: int) -> Any:
+    from qfl_qiskit.execution import AerEstimator
+    from qfl_qiskit.mitigation import MitigatedEstimator
+
+    aer = AerEstimator(noise=_noise(spec, scale), shots=spec.shots, seed=seed)
+    return MitigatedEstimator(aer, spec.mitigation(mitigation))
+
+
+def _expectation_cell(spec: NoiseStudySpec, cell: dict[str, Any]) -> dict[str, Any]:
+    from qfl_qiskit.circuits import build_circuit
+    from qfl_qiskit.execution import ExactEstimator
+    from qfl_qiskit.specs import load_circuit_spec
+    from qfl_qiskit.transpile import resolve_backend, transpile_sweep
+
+    key = (cell["target"], spec.noise.backend)
+    if key not in _CACHE:
+        qnn = build_circuit(load_circuit_spec(cell["target"]))
+        isa, report = transpile_sweep(qnn.circuit, resolve_backend(spec.noise.backend), seeds=2,
+                                      name=spec.noise.backend)
+        _CACHE[key] = (qnn, isa, report)
+    qnn, isa, report = _CACHE[key]
+    rng = np.random.default_rng(cell["seed"])
+    inputs = rng.uniform(-np.pi, np.pi, (spec.expectation.bindings, qnn.num_inputs))
+    values = qnn.parameter_values(inputs, rng.uniform(-np.pi, np.pi, qnn.num_weights))
+    exact = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
+    order = [list(qnn.circuit.parameters).index(p) for p in isa.parameters]
+    t0 = time.perf_counter()
+    result = _estimator(spec, cell["scale"], cell["mitigation"], cell["seed"]).run(
+        [(isa, qnn.observables, values[:, order])])[0]
+    err = np.abs(result.evs - exact)
+    return {"mae": float(err.mean()), "max_error": float(err.max()), "mean_abs_exact": float(np.abs(exact).mean()),
+            "overhead": result.metadata["overhead"], "seconds": time.perf_counter() - t0,
+            "two_qubit_count": report.two_qubit_count, "depth": report.depth,
+            "calibration_time": report.calibration_time}
+
+
+def _model_cell(spec: NoiseStudySpec, cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    from qfl_qiskit.data.tensors import TensorData
+    from qfl_qiskit.specs.train import load_train_spec
+    from qfl_qiskit.training import load_model, prepare_data
+    from qfl_qiskit.training.noisy import evaluate_noisy
+
+    train = load_train_spec(spec.model.train)
+    model, saved = load_model(out_dir / "model" / train.name / spec.model.label / "model.pt")
+    test = prepare_data(saved["spec"]).test
+    n = min(spec.model.samples, len(test.labels))
+    data = TensorData([x[:n] for x in test.modalities], test.labels[:n], test.presence[:n])
+    noise = _noise(spec, cell["scale"])
+    out = evaluate_noisy(model, data, num_classes=saved["num_classes"], backend=spec.noise.backend, noise=noise,
+                         shots=spec.shots, seed=cell["seed"], transpile_seeds=2,
+                         mitigation=spec.mitigation(cell["mitigation"]))
+    return {"exact": out["exact"], "noisy": out["noisy"], "samples": n, "seconds": out["seconds"],
+            "calibration_time": out["calibration_time"]}
+
+
+def run_cell(spec_json: str, cell: dict[str, Any], out_dir: str) -> dict[str, Any]:
+    """Compute one cell (in a worker process); returns the cell with its ``result``."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    spec = NoiseStudySpec.model_validate_json(spec_json)
+    if cell["kind"] == "expectation":
+        result = _expectation_cell(spec, cell)
+    else:
+        result = _model_cell(spec, cell, Path(out_dir))
+    return {**cell, "result": result}
+
+
+def barren_plateau(spec: NoiseStudySpec) -> dict[str, Any]:
+    """Variance over random weights and inputs of d<O_0>/d theta_0 for QFL circuits, against P and against M."""
+    import torch
+
+    from qfl_qiskit.circuits import build_qfl
+    from qfl_qiskit.execution import ExactEstimator
+    from qfl_qiskit.specs import QFLSpec
+
+    p = spec.plateau
+    est = ExactEstimator()
+
+    def variance(m: int, degree: int) -> dict[str, float]:
+        qnn = build_qfl(QFLSpec(modalities=m, features=p.features, degree=degree, observables=1))
+        rng = np.random.default_rng(1000 * m + degree)
+        values = qnn.parameter_values(rng.uniform(-np.pi, np.pi, (p.samples, qnn.num_inputs)),
+                                      rng.uniform(-np.pi, np.pi, (p.samples, qnn.num_weights)))
+        v = torch.tensor(values, requires_grad=True)
+        est.evaluate(qnn.circuit, qnn.observables, v).sum().backward()
+        col = list(qnn.circuit.parameters).index(qnn.weights[0])
+        g = v.grad[:, col].numpy()
+        return {"modalities": m, "degree": degree, "qubits": qnn.circuit.num_qubits,
+                "weights": qnn.num_weights, "variance": float(g.var(ddof=1))}
+
+    return {"vs_degree": [variance(p.fixed_modalities, d) for d in p.degrees],
+            "vs_modalities": [variance(m, p.fixed_degree) for m in p.modalities]}
+
+
+def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[str, Any]], None] | None = None,
+              pool: bool = True) -> dict[str, Any]:
+    """Run (or resume) the study into ``out_dir``; returns the study record (also written to ``study.json``).
+
+    Args:
+        spec: The study spec.
+        out_dir: Output folder (``cells/`` inside holds one JSON per finished cell).
+        progress: Callback with ``{"event": "start", "total", "done"}`` then ``{"event": "cell", "id"}``.
+        pool: Run cells in ``spec.workers`` processes (False: in this process, e.g. for tests).
+    """
+    notify = progress or (lambda e: None)
+    cells_dir = out_dir / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    if spec.model is not None:
+        _train_model(spec, out_dir)
+    cells = plan_cells(spec)
+    done = {p.stem for p in cells_dir.glob("*.json")}
+    todo = [c for c in cells if c["id"] not in done]
+    notify({"event": "start", "total": len(cells), "done": len(cells) - len(todo)})
+    spec_json = spec.model_dump_json()
+
+    def save(result: dict[str, Any]) -> None:
+        atomic_write_json(cells_dir / f"{result['id']}.json", result)
+        notify({"event": "cell", "id": result["id"]})
+
+    if pool and spec.workers > 1 and len(todo) > 1:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch / Aer thread state
+        with ProcessPoolExecutor(max_workers=spec.workers, mp_context=ctx) as ex:
+            futures = [ex.submit(run_cell, spec_json, c, str(out_dir)) for c in todo]
+            for fut in as_completed(futures):
+                save(fut.result())
+    else:
+        for c in todo:
+            save(run_cell(spec_json, c, str(out_dir)))
+    plateau_path = out_dir / "plateau.json"
+    plateau = None
+    if spec.plateau is not None:
+        if plateau_path.exists():
+            plateau = json.loads(plateau_path.read_text())
+        else:
+            plateau = barren_plateau(spec)
+            atomic_write_json(plateau_path, plateau)
+    return _finish(spec, out_dir, [json.loads((cells_dir / f"{c['id']}.json").read_text()) for c in cells], plateau)
+
+
+def _train_model(spec: NoiseStudySpec, out_dir: Path) -> None:
+    from qfl_qiskit.specs.train import load_train_spec
+    from qfl_qiskit.training import train_models
+
+    train = load_train_spec(spec.model.train)
+    if not (out_dir / "model" / train.name / spec.model.label / "model.pt").exists():
+        train_models(train, out_dir=out_dir / "model", resume=True, only=[spec.model.label])
+
+
+def _finish(spec: NoiseStudySpec, out_dir: Path, cells: list[dict[str, Any]], plateau: Any) -> dict[str, Any]:
+    from qfl_qiskit.results import make_record, save_record
+    from qfl_qiskit.results.study_plots import render_noise_study
+
+    record = make_record("noise_study", specs={"study": spec}, seeds={"seeds": list(spec.seeds)},
+                         payload={"cells": cells, "plateau": plateau, "summary": summarize(cells)})
+    pngs = render_noise_study(record)  # everything rendered before the first file is written
+    save_record(record, out_dir / "study.json")
+    atomic_write_text(out_dir / "cells.csv", _csv(cells))
+    for name, data in pngs.items():
+        from qfl_qiskit.atomic import atomic_write_bytes
+
+        atomic_write_bytes(out_dir / f"{name}.png", data)
+    return record
+
+
+def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean over seeds per (kind, target, scale, mitigation)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for c in cells:
+        groups.setdefault((c["kind"], c["target"], c["scale"], c["mitigation"]), []).append(c)
+    out = []
+    for (kind, target, scale, mitigation), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        row: dict[str, Any] = {"kind": kind, "target": target, "scale": scale, "mitigation": mitigation,
+                               "seeds": len(members)}
+        if kind == "expectation":
+            row["mae"] = float(np.mean([m["result"]["mae"] for m in members]))
+            row["circuits_per_value"] = members[0]["result"]["overhead"]["circuits_per_value"]
+        else:
+            for key in ("accuracy", "macro_auc"):
+                row[key] = float(np.mean([m["result"]["noisy"][key] for m in members]))
+                row[f"exact_{key}"] = float(np.mean([m["result"]["exact"][key] for m in members]))
+        out.append(row)
+    return out
+
+
+def _csv(cells: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    fields = ["id", "kind", "target", "scale", "mitigation", "seed", "mae", "mean_abs_exact", "accuracy",
+              "macro_auc", "exact_accuracy", "circuits_per_value", "shots_per_value", "seconds"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for c in cells:
+        r = c["result"]
+        writer.writerow({"id": c["id"], "kind": c["kind"], "target": c["target"], "scale": c["scale"],
+                         "mitigation": c["mitigation"], "seed": c["seed"], "mae": r.get("mae"),
+                         "mean_abs_exact": r.get("mean_abs_exact"),
+                         "accuracy": r.get("noisy", {}).get("accuracy"),
+                         "macro_auc": r.get("noisy", {}).get("macro_auc"),
+                         "exact_accuracy": r.get("exact", {}).get("accuracy"),
+                         "circuits_per_value": r.get("overhead", {}).get("circuits_per_value"),
+                         "shots_per_value": r.get("overhead", {}).get("shots_per_value"),
+                         "seconds": r.get("seconds")})
+    return buf.getvalue()

@@ -1,0 +1,74 @@
+"""The noise study: cells, resume without recomputation, records, CSV and plots; the plateau diagnostic."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from qfl_qiskit.cli import main
+from qfl_qiskit.specs import validate
+from qfl_qiskit.specs.study import NoiseStudySpec, load_study_spec
+from qfl_qiskit.studies import plan_cells, run_study
+
+from ..conftest import REPO
+
+SMALL = {
+    "name": "small", "scales": [0.0, 1.0], "mitigations": ["none", "rem"], "seeds": [0], "workers": 1,
+    "noise": {"backend": "fake_manila"},
+    "expectation": {"circuits": [str(REPO / "circuits" / "qfl_default.toml")], "bindings": 3},
+    "plateau": {"degrees": [1, 3], "modalities": [2, 4], "samples": 16},
+}
+
+
+def test_example_spec_loads():
+    spec = load_study_spec(REPO / "experiments" / "noise_study.toml")
+    assert len(plan_cells(spec)) == (2 + 1) * 6 * 4 * 2
+
+
+def test_study_runs_resumes_and_writes_everything(tmp_path):
+    spec = validate(NoiseStudySpec, SMALL, source="test")
+    events = []
+    record = run_study(spec, tmp_path, progress=events.append, pool=False)
+    assert events[0] == {"event": "start", "total": 4, "done": 0}
+    rows = {(r["scale"], r["mitigation"]): r for r in record["payload"]["summary"]}
+    assert rows[(0.0, "none")]["mae"] < 1e-9  # lambda = 0 is noiseless
+    assert rows[(1.0, "none")]["mae"] > 0.01
+    assert rows[(1.0, "rem")]["mae"] < rows[(1.0, "none")]["mae"]
+    with open(tmp_path / "cells.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 4
+    for name in ("error_vs_scale", "overhead", "barren_plateau"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    plateau = record["payload"]["plateau"]
+    assert [r["degree"] for r in plateau["vs_degree"]] == [1, 3]
+    assert all(r["variance"] > 0 for r in plateau["vs_degree"] + plateau["vs_modalities"])
+    # resume: a removed cell is recomputed, the others are not touched
+    cells = sorted((tmp_path / "cells").glob("*.json"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in cells}
+    cells[0].unlink()
+    events.clear()
+    again = run_study(spec, tmp_path, progress=events.append, pool=False)
+    assert events[0] == {"event": "start", "total": 4, "done": 3}
+    assert [e["id"] for e in events[1:]] == [cells[0].stem]
+    for p in cells[1:]:
+        assert p.stat().st_mtime_ns == stamps[p.name]
+    assert again["payload"]["summary"] == record["payload"]["summary"]  # exact values: same numbers
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"scales": [-1.0]}, "scales"),
+    ({"mitigations": ["zne"], "scale_factors": [2.0, 1.0]}, "increasing"),
+    ({"mitigations": ["pec"]}, "mitigation 'pec'"),
+    ({"mitigations": ["ddd"]}, "mitigation 'ddd'|ddd"),
+])
+def test_bad_study_specs(tmp_path, change, message, capsys):
+    text = "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**{"kind": "noise_study"}, **change}.items())
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as info:
+        main(["noise-study", str(path), "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1
+    import re
+    assert re.search(message, err)
