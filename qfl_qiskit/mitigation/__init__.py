@@ -9,6 +9,7 @@ from qfl_qiskit.mitigation.estimator import (
     invert_readout,
 )
 from qfl_qiskit.mitigation.folding import fold_gates_at_random, fold_global, insert_identity_layers, scale_noise
+from qfl_qiskit.mitigation.runtime_options import to_runtime_options
 
 __all__ = [
     "MitigatedEstimator",
@@ -19,4 +20,5 @@ __all__ = [
     "insert_identity_layers",
     "invert_readout",
     "scale_noise",
+    "to_runtime_options",
 ]

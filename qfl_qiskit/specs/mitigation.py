@@ -25,6 +25,8 @@ class MitigationSpec(Spec):
         poly_order: Order of the "poly" factory (below the number of scale factors).
         fold_seed: Seed of random folding.
         ddd_rule: Dynamical decoupling sequence rule of ``mitiq.ddd.rules``: "xx", "yy" or "xyxy".
+        runtime_amplifier: Noise amplification of Runtime's ZNE on hardware: "gate_folding" or "pea".
+        twirling: Pauli-twirl gates (and measurements, with REM) on hardware.
     """
 
     techniques: tuple[Technique, ...] = ()
@@ -34,6 +36,8 @@ class MitigationSpec(Spec):
     poly_order: int = Field(2, ge=1)
     fold_seed: int = Field(0, ge=0)
     ddd_rule: Literal["xx", "yy", "xyxy"] = "xx"
+    runtime_amplifier: Literal["gate_folding", "pea"] = "gate_folding"
+    twirling: bool = False
 
     @field_validator("techniques", mode="before")
     @classmethod

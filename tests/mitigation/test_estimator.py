@@ -126,3 +126,23 @@ def test_bad_combinations_are_refused():
                           ({"techniques": "zne", "factory": "poly", "poly_order": 3}, "poly_order")]:
         with pytest.raises(SpecError, match=message):
             validate(MitigationSpec, data, source="test")
+
+
+def test_runtime_options_mirror_the_spec():
+    from qiskit_ibm_runtime.options_models.estimator import EstimatorOptions
+
+    from qfl_qiskit.mitigation import to_runtime_options
+
+    spec = MitigationSpec(techniques="zne+rem+ddd", scale_factors=(1.0, 3.0, 5.0), ddd_rule="xyxy",
+                          runtime_amplifier="pea", twirling=True)
+    options = EstimatorOptions(**to_runtime_options(spec))
+    assert options.resilience_level == 0 and options.resilience.measure_mitigation
+    assert options.resilience.zne_mitigation and list(options.resilience.zne.noise_factors) == [1.0, 3.0, 5.0]
+    assert options.resilience.zne.extrapolator == "polynomial_degree_2"  # Richardson through 3 points
+    assert options.resilience.zne.amplifier == "pea"
+    assert options.dynamical_decoupling.enable and options.dynamical_decoupling.sequence_type == "XY4"
+    assert options.twirling.enable_gates and options.twirling.enable_measure
+    plain = EstimatorOptions(**to_runtime_options(MitigationSpec()))
+    assert not plain.resilience.zne_mitigation and not plain.dynamical_decoupling.enable
+    with pytest.raises(MitigationError, match="yy"):
+        to_runtime_options(MitigationSpec(techniques="ddd", ddd_rule="yy"))
