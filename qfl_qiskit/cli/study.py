@@ -31,8 +31,8 @@ def noise_study(
     noise = spec.noise.parametric or f"{spec.noise.backend} calibration"
     console.print(f"noise: {noise} x scales {list(spec.scales)}; mitigations {list(spec.mitigations)}; "
                   f"seeds {list(spec.seeds)}; {'exact values' if spec.shots is None else f'{spec.shots} shots'}")
-    console.print("note: these are client-side techniques; Runtime's own resilience options do nothing in local "
-                  "testing mode")
+    console.print("note: mitigation here is our client-side MitigatedEstimator on Aer; for Runtime jobs the same "
+                  "spec maps onto Runtime's resilience options (to_runtime_options)")
     with Progress(TextColumn("{task.description}"), BarColumn(bar_width=28), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("cells", total=None)
@@ -54,7 +54,7 @@ def study_table(record: dict[str, Any]) -> Table:
     summary = record["payload"]["summary"]
     mitigations = list(dict.fromkeys(r["mitigation"] for r in summary))
     table = compact_table("noise study: mean |error| of expectation values (mean over seeds)",
-                          caption="model rows: test accuracy under noise")
+                          caption="model rows: test accuracy under noise; failed: see the cell's error in study.json")
     table.add_column("target", no_wrap=True)
     table.add_column("lambda", justify="right")
     for m in mitigations:
@@ -66,6 +66,7 @@ def study_table(record: dict[str, Any]) -> Table:
             row = next((r for r in summary if (r["kind"], r["target"], r["scale"], r["mitigation"]) ==
                         (kind, target, scale, m)), None)
             value = None if row is None else (row["mae"] if kind == "expectation" else row["accuracy"])
-            cells.append("-" if value is None else f"{value:.4f}")
+            failed = row is not None and row["errors"] and value is None
+            cells.append("failed" if failed else "-" if value is None else f"{value:.4f}")
         table.add_row(Path(target).stem if kind == "expectation" else f"model {target}", f"{scale:g}", *cells)
     return table

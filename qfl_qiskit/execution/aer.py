@@ -91,6 +91,7 @@ class _Plan:
     model: Any
     method: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    zero: list[bool] = field(default_factory=list)  # observables that are exactly 0 (fully random readout)
 
 
 class AerEstimator:
@@ -197,12 +198,15 @@ class AerEstimator:
                     readout = "exact (observable transform)"
             else:
                 readout = "sampled"
+        # Qiskit's observable containers refuse an all-zero observable: simulate the identity, report 0 (_zeroed)
+        zero = [not np.any(op.coeffs) for op in ops]
+        ops = [SparsePauliOp("I" * width) if z else op for op, z in zip(ops, zero)]
         device = "CPU" if method == "matrix_product_state" else self.device
         meta = {"estimator": self.name, "method": method, "device": device, "shots": self.shots,
                 "noise": _describe_noise(self.noise), "readout_error": readout,
                 "physical_qubits": None if compact.physical is None else list(compact.physical),
                 "simulated_qubits": width}
-        return _Plan(pub, compact.circuit, ops, model, method, meta)
+        return _Plan(pub, compact.circuit, ops, model, method, meta, zero)
 
     def _model(self, compact: CompactCircuit, original: QuantumCircuit) -> Any:
         noise = self.noise
@@ -265,7 +269,7 @@ class AerEstimator:
         results = _aer_call(lambda: estimator.run(v2_pubs).result())
         out = []
         for plan, res in zip(batch, results):
-            evs = from_v2(res.data.evs)
+            evs = _zeroed(from_v2(res.data.evs), plan.zero)
             out.append(PubResult(evs, np.zeros_like(evs), dict(plan.metadata)))
         return out
 
@@ -292,10 +296,18 @@ class AerEstimator:
             samples = [getattr(res.data, "qfl_meas") for res in results[start:stop]]
             start = stop
             evs, stds = estimate(mplan, samples)
+            evs, stds = _zeroed(evs, plan.zero), _zeroed(stds, plan.zero)
             shape = plan.pub.batch_shape + (len(plan.observables),)
             out.append(PubResult(np.broadcast_to(evs, shape).copy(), np.broadcast_to(stds, shape).copy(),
                                  {**plan.metadata, "measurement_settings": len(mplan.groups)}))
         return out
+
+
+def _zeroed(values: np.ndarray, zero: list[bool]) -> np.ndarray:
+    if any(zero):
+        values = np.array(values, dtype=float)
+        values[..., np.asarray(zero)] = 0.0
+    return values
 
 
 def _check_basis(circuit: QuantumCircuit, model: Any, backend: str) -> None:

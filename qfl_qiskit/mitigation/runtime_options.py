@@ -30,7 +30,8 @@ def to_runtime_options(spec: MitigationSpec) -> dict[str, Any]:
     REM -> TREX (``resilience.measure_mitigation``, measurement twirling); ZNE -> ``resilience.zne_mitigation`` with
     the same noise factors, the matching extrapolator and ``runtime_amplifier`` (gate folding or PEA); DDD ->
     ``dynamical_decoupling`` with the matching sequence; ``twirling`` -> gate twirling. ``resilience_level`` is 0 so
-    only what the spec asks for is switched on. Local testing mode ignores all of these (Runtime warns).
+    only what the spec asks for is switched on. qiskit-ibm-runtime 0.51's client-side executor Estimator applies
+    them itself, in local testing mode too (checked by the Runtime job tests).
 
     Raises:
         MitigationError: A rule or extrapolation Runtime has no equivalent for.

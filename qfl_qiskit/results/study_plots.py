@@ -7,6 +7,10 @@ from typing import Any
 from qfl_qiskit.results.plots import _png, _pyplot
 
 
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def render_noise_study(record: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes by name: ``error_vs_scale``, ``accuracy_vs_scale`` (with a model part), ``overhead``,
     ``barren_plateau`` (with the diagnostic)."""
@@ -23,14 +27,16 @@ def render_noise_study(record: dict[str, Any]) -> dict[str, bytes]:
             for m in mitigations:
                 rows = sorted((r for r in expectation if r["target"] == target and r["mitigation"] == m),
                               key=lambda r: r["scale"])
-                ax.plot([r["scale"] for r in rows], [r["mae"] for r in rows], marker="o", ms=3, label=m)
+                ax.plot([r["scale"] for r in rows], [_num(r["mae"]) for r in rows], marker="o", ms=3, label=m)
             ax.set_title(target.split("/")[-1], fontsize=9)
             ax.set_xlabel("noise scale lambda")
             ax.set_ylabel("mean |error| vs exact")
             ax.legend(fontsize=8)
         out["error_vs_scale"] = _png(fig)
         fig, ax = plt.subplots(figsize=(4.6, 3.4), constrained_layout=True)
-        cost = {m: next(r["circuits_per_value"] for r in expectation if r["mitigation"] == m) for m in mitigations}
+        cost = {m: _num(next((r["circuits_per_value"] for r in expectation
+                              if r["mitigation"] == m and r["circuits_per_value"] is not None), None))
+                for m in mitigations}
         bars = ax.bar(list(cost), list(cost.values()), color="#4c72b0")
         ax.bar_label(bars, fontsize=8)
         ax.set_ylabel("circuits per mitigated value")
@@ -42,8 +48,8 @@ def render_noise_study(record: dict[str, Any]) -> dict[str, bytes]:
         for ax, key in zip(axes, ("accuracy", "macro_auc")):
             for m in mitigations:
                 rows = sorted((r for r in model if r["mitigation"] == m), key=lambda r: r["scale"])
-                ax.plot([r["scale"] for r in rows], [r[key] for r in rows], marker="o", ms=3, label=m)
-            ax.axhline(model[0][f"exact_{key}"], color="grey", ls="--", lw=0.8, label="exact")
+                ax.plot([r["scale"] for r in rows], [_num(r[key]) for r in rows], marker="o", ms=3, label=m)
+            ax.axhline(_num(model[0][f"exact_{key}"]), color="grey", ls="--", lw=0.8, label="exact")
             ax.set_xlabel("noise scale lambda")
             ax.set_ylabel(f"test {key.replace('_', ' ')}")
             ax.legend(fontsize=8)

@@ -108,11 +108,16 @@ def run_cell(spec_json: str, cell: dict[str, Any], out_dir: str) -> dict[str, An
     import warnings
 
     warnings.filterwarnings("ignore")
+    from qfl_qiskit.errors import QflError
+
     spec = NoiseStudySpec.model_validate_json(spec_json)
-    if cell["kind"] == "expectation":
-        result = _expectation_cell(spec, cell)
-    else:
-        result = _model_cell(spec, cell, Path(out_dir))
+    try:
+        if cell["kind"] == "expectation":
+            result = _expectation_cell(spec, cell)
+        else:
+            result = _model_cell(spec, cell, Path(out_dir))
+    except QflError as exc:  # e.g. REM where scaled readout is fully random: a finding, recorded, not a crash
+        result = {"error": str(exc)}
     return {**cell, "result": result}
 
 
@@ -224,13 +229,15 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (kind, target, scale, mitigation), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         row: dict[str, Any] = {"kind": kind, "target": target, "scale": scale, "mitigation": mitigation,
                                "seeds": len(members)}
+        ok = [m["result"] for m in members if "error" not in m["result"]]
+        row["errors"] = [m["result"]["error"] for m in members if "error" in m["result"]]
         if kind == "expectation":
-            row["mae"] = float(np.mean([m["result"]["mae"] for m in members]))
-            row["circuits_per_value"] = members[0]["result"]["overhead"]["circuits_per_value"]
+            row["mae"] = float(np.mean([r["mae"] for r in ok])) if ok else None
+            row["circuits_per_value"] = ok[0]["overhead"]["circuits_per_value"] if ok else None
         else:
             for key in ("accuracy", "macro_auc"):
-                row[key] = float(np.mean([m["result"]["noisy"][key] for m in members]))
-                row[f"exact_{key}"] = float(np.mean([m["result"]["exact"][key] for m in members]))
+                row[key] = float(np.mean([r["noisy"][key] for r in ok])) if ok else None
+                row[f"exact_{key}"] = float(np.mean([r["exact"][key] for r in ok])) if ok else None
         out.append(row)
     return out
 
@@ -243,6 +250,10 @@ def _csv(cells: list[dict[str, Any]]) -> str:
     writer.writeheader()
     for c in cells:
         r = c["result"]
+        if "error" in r:
+            writer.writerow({"id": c["id"], "kind": c["kind"], "target": c["target"], "scale": c["scale"],
+                             "mitigation": c["mitigation"], "seed": c["seed"]})
+            continue
         writer.writerow({"id": c["id"], "kind": c["kind"], "target": c["target"], "scale": c["scale"],
                          "mitigation": c["mitigation"], "seed": c["seed"], "mae": r.get("mae"),
                          "mean_abs_exact": r.get("mean_abs_exact"),

@@ -1,0 +1,199 @@
+"""The qiskit-ibm-runtime calls of Runtime jobs: execution modes, submission with retry, job look-up, result JSON.
+
+This is the only module of :mod:`qfl_qiskit.execution.jobs` that imports ``qiskit_ibm_runtime`` (besides the
+estimator adapter in :mod:`.runtime`). Credentials are never handled here: ``QiskitRuntimeService()`` reads the saved
+account or ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_CHANNEL`` / ``QISKIT_IBM_INSTANCE`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from qfl_qiskit.errors import ExecutionError
+
+#: Job states after which nothing changes any more.
+TERMINAL = frozenset({"DONE", "ERROR", "CANCELLED", "DRY_RUN"})
+
+
+class SubmissionError(ExecutionError):
+    """Submitting failed (after retries, or with an error that retrying cannot fix)."""
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Exception types retried on submission: network faults and Runtime API request errors."""
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+    return (ConnectionError, TimeoutError, RequestsApiError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff: waits ``base * factor**k`` (capped at ``max_delay``) between attempts.
+
+    Attributes:
+        attempts: Total attempts (first try included).
+        base: First wait in seconds.
+        factor: Growth per retry.
+        max_delay: Cap of one wait.
+        transient: Exception types worth retrying (default :func:`transient_errors`).
+    """
+
+    attempts: int = 4
+    base: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 30.0
+    transient: tuple[type[BaseException], ...] | None = None
+
+    def delays(self) -> list[float]:
+        """The waits between attempts (``attempts - 1`` of them)."""
+        return [min(self.base * self.factor**k, self.max_delay) for k in range(self.attempts - 1)]
+
+
+@dataclass
+class RetryLog:
+    """What happened during a submission with retry (for the record)."""
+
+    errors: list[str] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
+
+
+def with_retry(fn: Callable[[], Any], policy: RetryPolicy, *, sleep: Callable[[float], None] = time.sleep,
+               log: RetryLog | None = None) -> Any:
+    """Call ``fn``; on a transient error wait and try again, at most ``policy.attempts`` times.
+
+    Raises:
+        SubmissionError: Every attempt failed transiently, or a non-transient error occurred (the original
+            exception is chained).
+    """
+    transient = policy.transient or transient_errors()
+    log = log if log is not None else RetryLog()
+    delays = policy.delays()
+    for attempt in range(policy.attempts):
+        try:
+            return fn()
+        except transient as exc:
+            log.errors.append(f"{type(exc).__name__}: {exc}")
+            if attempt == policy.attempts - 1:
+                raise SubmissionError(
+                    f"submission failed {policy.attempts} times with transient errors, giving up "
+                    f"(last: {type(exc).__name__}: {exc}); nothing was submitted, try again later") from exc
+            log.waits.append(delays[attempt])
+            sleep(delays[attempt])
+        except Exception as exc:  # not transient: Runtime refused the job (bad input, permissions...)
+            log.errors.append(f"{type(exc).__name__}: {exc}")
+            raise SubmissionError(f"submission refused: {type(exc).__name__}: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def is_local(backend: Any) -> bool:
+    """True for a fake backend, which Runtime runs in local testing mode."""
+    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+
+    return isinstance(backend, FakeBackendV2)
+
+
+def service() -> Any:
+    """``QiskitRuntimeService()`` from the saved account or the QISKIT_IBM_* environment variables."""
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    try:
+        return QiskitRuntimeService()
+    except Exception as exc:  # the service raises several types for a missing or bad account
+        raise ExecutionError(
+            "no IBM Quantum account: save one with QiskitRuntimeService.save_account or set QISKIT_IBM_TOKEN "
+            f"(and QISKIT_IBM_CHANNEL / QISKIT_IBM_INSTANCE) ({type(exc).__name__})") from None
+
+
+@contextmanager
+def execution_mode(backend: Any, mode: str, max_time: int | None) -> Iterator[Any]:
+    """The object primitives run in: the backend (job mode), or an open ``Batch`` / ``Session``, closed on exit.
+
+    Closing a batch or session does not cancel its submitted jobs; it stops new ones and ends idle billing.
+    """
+    if mode == "job":
+        yield backend
+        return
+    from qiskit_ibm_runtime import Batch, Session
+
+    ctx = Batch(backend=backend, max_time=max_time) if mode == "batch" else Session(backend=backend, max_time=max_time)
+    with ctx as opened:
+        yield opened
+
+
+def make_estimator(mode_obj: Any, *, shots: int | None, seed: int | None, resilience: dict[str, Any] | None) -> Any:
+    """The non-deprecated ``executor_estimator.Estimator`` in ``mode_obj`` with the job spec's options."""
+    from qiskit_ibm_runtime.executor_estimator import Estimator
+
+    from qfl_qiskit.execution.runtime import _set_option
+
+    est = Estimator(mode=mode_obj)
+    if shots is not None:
+        est.options.default_shots = shots
+    if seed is not None:
+        est.options.simulator.seed_simulator = seed
+    if resilience:
+        _set_option(est.options, "resilience", resilience)
+    return est
+
+
+def usage_estimate(estimator: Any, v2_pubs: Sequence[tuple], precision: float | None) -> float | None:
+    """Runtime's own estimate of QPU seconds through a server-side dry run (real backends only; None if refused).
+
+    qiskit-ibm-runtime 0.51 offers ``Estimator.run(..., dry_run=True)``: the service validates the job and reports
+    ``job.usage_estimation["quantum_seconds"]`` without running on a QPU (access may be restricted).
+    """
+    try:
+        job = estimator.run(list(v2_pubs), precision=precision, dry_run=True)
+        seconds = job.usage_estimation.get("quantum_seconds")
+        return float(seconds) if seconds is not None else None
+    except Exception:  # an estimate is optional: any refusal falls back to the formula
+        return None
+
+
+def status_name(job: Any) -> str:
+    """A job's status as a plain upper-case name (``DONE``, ``QUEUED``, ``ERROR``...)."""
+    status = job.status()
+    return str(getattr(status, "name", status)).upper()
+
+
+def job_error(job: Any) -> str:
+    """The error message Runtime gives for a failed job ('' if none)."""
+    try:
+        return str(job.error_message() or "")
+    except Exception:  # some job types cannot report one
+        return ""
+
+
+def encode_result(result: Any) -> str:
+    """A ``PrimitiveResult`` as JSON text with qiskit-ibm-runtime's ``RuntimeEncoder``.
+
+    The executor's top-level metadata holds a ``Metadata`` dataclass the encoder does not know; it is stored as
+    its ``repr`` (the per-PUB data and metadata are kept as they are).
+    """
+    from qiskit.primitives import PrimitiveResult
+    from qiskit_ibm_runtime.utils.json import RuntimeEncoder
+
+    metadata = {k: (v if _jsonable(v) else repr(v)) for k, v in dict(result.metadata).items()}
+    return json.dumps(PrimitiveResult(list(result), metadata=metadata), cls=RuntimeEncoder)
+
+
+def decode_result(text: str) -> Any:
+    """The ``PrimitiveResult`` encoded by :func:`encode_result` (``RuntimeDecoder``)."""
+    from qiskit_ibm_runtime.utils.json import RuntimeDecoder
+
+    return json.loads(text, cls=RuntimeDecoder)
+
+
+def _jsonable(value: Any) -> bool:
+    from qiskit_ibm_runtime.utils.json import RuntimeEncoder
+
+    try:
+        json.dumps(value, cls=RuntimeEncoder)
+        return True
+    except TypeError:
+        return False
