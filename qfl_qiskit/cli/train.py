@@ -153,7 +153,8 @@ def evaluate_cmd(
     seed: int = typer.Option(0, "--seed", help="Aer sampling seed."),
     transpile_seeds: int = typer.Option(4, "--transpile-seeds", min=1, help="Transpiler seeds tried per circuit."),
     mitigation: str = typer.Option("none", "--mitigation",
-                                   help="none, zne, rem or zne+rem (ZNE: random gate folding at 1, 2, 3, Richardson)."),
+                                   help="none, zne, rem, ddd or combinations like zne+rem (ZNE: random gate folding "
+                                        "at 1, 2, 3, Richardson; DDD: X-X in idle windows, needs --backend)."),
 ) -> None:
     """Re-evaluate a trained quantum model on a noisy Aer simulation of its transpiled circuit (test split)."""
     from qfl_qiskit.errors import SpecError

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from qfl_qiskit.transpile import active_qubits
 
 T = TypeVar("T")
 
@@ -58,7 +57,10 @@ def compact_circuit(circuit: QuantumCircuit) -> CompactCircuit:
     if circuit.layout is None:
         return CompactCircuit(circuit, None, tuple(range(n)))
     final = [int(q) for q in circuit.layout.final_index_layout()]
-    kept = sorted(set(active_qubits(circuit)) | set(final))
+    # delays alone do not make a qubit active: a scheduled circuit pads every idle qubit of the device with them
+    busy = {circuit.find_bit(q).index for inst in circuit.data
+            if inst.operation.name not in ("barrier", "delay") for q in inst.qubits}
+    kept = sorted(busy | set(final))
     index = {phys: i for i, phys in enumerate(kept)}
     positions = tuple(index[q] for q in final)
     if len(kept) == n:
@@ -72,6 +74,8 @@ def compact_circuit(circuit: QuantumCircuit) -> CompactCircuit:
             qubits = [q for q in qubits if q in index]
             if qubits:
                 out.barrier([index[q] for q in qubits])
+            continue
+        if inst.operation.name == "delay" and qubits[0] not in index:
             continue
         out.append(inst.operation, [index[q] for q in qubits], clbits, copy=False)
     if list(out.parameters) != list(circuit.parameters):  # cannot happen: every instruction is kept

@@ -85,26 +85,37 @@ class MitigatedEstimator:
 
     Args:
         estimator: The wrapped estimator.
-        spec: Techniques and their settings. "ddd" is not applied by this wrapper (see
-            :func:`qfl_qiskit.mitigation.to_runtime_options` for hardware DD).
+        spec: Techniques and their settings.
+        target: The backend's ``Target`` (gate durations): needed for DDD and for ``schedule``.
+        schedule: Schedule every circuit with explicit idle delays even without DDD (the fair baseline for DDD:
+            Aer's device noise acts on delays of scheduled circuits only).
 
     Raises:
         MitigationError: Mitigation on the exact simulator (nothing to mitigate), REM on an estimator that reports no
-            readout model, or DDD (not supported client-side on simulators here).
+            readout model, or DDD / scheduling without a target.
     """
 
     name = "mitigated"
 
-    def __init__(self, estimator: Any, spec: MitigationSpec) -> None:
+    def __init__(self, estimator: Any, spec: MitigationSpec, *, target: Any = None, schedule: bool = False) -> None:
         if getattr(estimator, "name", "") == "exact" and spec.techniques:
             raise MitigationError(f"mitigation '{spec.label}' needs a noisy estimator; the exact simulator has no "
                                   "noise to mitigate (use the aer or runtime estimator)")
         if "rem" in spec.techniques and not hasattr(estimator, "readout_factors"):
             raise MitigationError(f"REM needs an estimator that reports its readout errors; "
                                   f"'{getattr(estimator, 'name', type(estimator).__name__)}' does not")
+        if ("ddd" in spec.techniques or schedule) and target is None:
+            raise MitigationError("DDD and idle-time scheduling need the backend's target (gate durations); "
+                                  "pass target=backend.target")
         if "ddd" in spec.techniques:
-            raise MitigationError("DDD is not available as client-side mitigation here; on hardware use "
-                                  "to_runtime_options (dynamical decoupling), locally use zne and/or rem")
+            from qfl_qiskit.mitigation.ddd import rule_sequence
+
+            try:
+                rule_sequence(spec.ddd_rule)
+            except Exception as exc:  # noqa: BLE001  (CircuitError with the reason)
+                raise MitigationError(str(exc)) from None
+        self.target, self.schedule = target, schedule
+        self._prepared = CircuitCache()
         self.estimator = estimator
         self.spec = spec
         self.zne = "zne" in spec.techniques
@@ -114,8 +125,20 @@ class MitigatedEstimator:
         self._folded = {s: CircuitCache() for s in self.scales}
         self.calls = 0
 
+    def prepared_circuit(self, circuit: QuantumCircuit) -> QuantumCircuit:
+        """``circuit`` with DD sequences in its idle windows (DDD), or scheduled with plain delays (``schedule``),
+        or as given; cached per circuit object."""
+        from qfl_qiskit.mitigation.ddd import insert_dd, schedule_idle
+
+        if "ddd" in self.spec.techniques:
+            return self._prepared.get(circuit, lambda c: insert_dd(c, self.target, self.spec.ddd_rule))
+        if self.schedule:
+            return self._prepared.get(circuit, lambda c: schedule_idle(c, self.target))
+        return circuit
+
     def scaled_circuit(self, circuit: QuantumCircuit, scale: float) -> QuantumCircuit:
-        """``circuit`` folded to noise scale ``scale`` (cached per circuit object)."""
+        """``circuit`` (prepared) folded to noise scale ``scale`` (cached per circuit object)."""
+        circuit = self.prepared_circuit(circuit)
         if scale == 1.0:
             return circuit
         return self._folded[scale].get(circuit, lambda c: scale_noise(c, scale, method=self.spec.folding,

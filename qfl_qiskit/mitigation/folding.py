@@ -24,7 +24,7 @@ from qiskit.circuit.library import IGate, RZGate, SXGate
 
 from qfl_qiskit.errors import CircuitError
 
-_SELF_INVERSE = {"x", "y", "z", "h", "cx", "cz", "ecr", "swap", "id"}
+_SELF_INVERSE = {"x", "y", "z", "h", "cx", "cz", "ecr", "swap", "id", "delay"}
 
 
 def _inverse(inst: CircuitInstruction) -> list[CircuitInstruction]:

@@ -53,7 +53,17 @@ def _estimator(spec: NoiseStudySpec, scale: float, mitigation: str, seed: int) -
     from qfl_qiskit.mitigation import MitigatedEstimator
 
     aer = AerEstimator(noise=_noise(spec, scale), shots=spec.shots, seed=seed)
-    return MitigatedEstimator(aer, spec.mitigation(mitigation))
+    target = _target(spec) if spec.scheduled else None
+    return MitigatedEstimator(aer, spec.mitigation(mitigation), target=target, schedule=spec.scheduled)
+
+
+def _target(spec: NoiseStudySpec) -> Any:
+    from qfl_qiskit.transpile import resolve_backend
+
+    key = ("target", spec.noise.backend)
+    if key not in _CACHE:
+        _CACHE[key] = resolve_backend(spec.noise.backend).target
+    return _CACHE[key]
 
 
 def _expectation_cell(spec: NoiseStudySpec, cell: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +108,7 @@ def _model_cell(spec: NoiseStudySpec, cell: dict[str, Any], out_dir: Path) -> di
     noise = _noise(spec, cell["scale"])
     out = evaluate_noisy(model, data, num_classes=saved["num_classes"], backend=spec.noise.backend, noise=noise,
                          shots=spec.shots, seed=cell["seed"], transpile_seeds=2,
-                         mitigation=spec.mitigation(cell["mitigation"]))
+                         mitigation=spec.mitigation(cell["mitigation"]), schedule=spec.scheduled)
     return {"exact": out["exact"], "noisy": out["noisy"], "samples": n, "seconds": out["seconds"],
             "calibration_time": out["calibration_time"]}
 
@@ -177,10 +187,13 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch / Aer thread state
-        with ProcessPoolExecutor(max_workers=spec.workers, mp_context=ctx) as ex:
+        ex = ProcessPoolExecutor(max_workers=spec.workers, mp_context=ctx)
+        try:
             futures = [ex.submit(run_cell, spec_json, c, str(out_dir)) for c in todo]
             for fut in as_completed(futures):
                 save(fut.result())
+        finally:  # on an error or Ctrl-C, drop the queued cells instead of computing them for nothing
+            ex.shutdown(wait=True, cancel_futures=True)
     else:
         for c in todo:
             save(run_cell(spec_json, c, str(out_dir)))

@@ -12,7 +12,7 @@ from qfl_qiskit.training.loop import evaluate
 
 def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: str | None = None,
                    noise: Any = None, shots: int | None = 4000, seed: int = 0, transpile_seeds: int = 4,
-                   batch_size: int = 512, mitigation: Any = None) -> dict[str, Any]:
+                   batch_size: int = 512, mitigation: Any = None, schedule: bool = False) -> dict[str, Any]:
     """Metrics of a trained quantum model, exact and under noise, on the same data.
 
     With ``backend``, every circuit the model runs is transpiled for it (best of ``transpile_seeds`` seeds, see
@@ -31,6 +31,7 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         transpile_seeds: Transpiler seeds tried per circuit.
         batch_size: Samples per estimator call.
         mitigation: A :class:`~qfl_qiskit.specs.mitigation.MitigationSpec` applied around the noisy estimator.
+        schedule: Schedule the transpiled circuits with idle delays (idle-time noise; implied by DDD).
 
     Returns:
         ``{"exact": metrics, "noisy": metrics, "backend", "calibration_time", "noise", "shots",
@@ -52,6 +53,7 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
     reports: list[dict[str, Any]] = []
     transpile = None
     calibration = None
+    target: Any = None
     if backend is not None:
         from qfl_qiskit.transpile import resolve_backend, transpile_sweep
         from qfl_qiskit.transpile.metrics import calibration_time
@@ -66,10 +68,15 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
 
         noise = noise if noise is not None else BackendNoiseSpec(backend=backend)
     estimator: Any = AerEstimator(noise=noise, shots=shots, seed=seed)
-    if mitigation is not None and mitigation.techniques:
+    if (mitigation is not None and mitigation.techniques) or schedule:
         from qfl_qiskit.mitigation import MitigatedEstimator
+        from qfl_qiskit.specs.mitigation import MitigationSpec
 
-        estimator = MitigatedEstimator(estimator, mitigation)
+        needs_target = schedule or (mitigation is not None and "ddd" in mitigation.techniques)
+        if needs_target and backend is None:
+            raise SpecError("DDD and idle-time scheduling need a backend (its gate durations); give --backend")
+        estimator = MitigatedEstimator(estimator, mitigation or MitigationSpec(),
+                                       target=target.target if needs_target else None, schedule=schedule)
     model.use_estimator(estimator, gradient="param_shift", transpile=transpile)
     noisy = evaluate(model, data, num_classes=num_classes, batch_size=batch_size)
     return {

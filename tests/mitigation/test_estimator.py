@@ -146,3 +146,29 @@ def test_runtime_options_mirror_the_spec():
     assert not plain.resilience.zne_mitigation and not plain.dynamical_decoupling.enable
     with pytest.raises(MitigationError, match="yy"):
         to_runtime_options(MitigationSpec(techniques="ddd", ddd_rule="yy"))
+
+
+def test_ddd_keeps_noiseless_values_and_needs_a_target(case):
+    from qfl_qiskit.mitigation.ddd import insert_dd
+
+    qnn, isa, values, exact = case
+    target = resolve_backend("fake_manila").target
+    dd = insert_dd(isa, target, "xx")
+    assert dd.count_ops().get("x", 0) >= isa.count_ops().get("x", 0) + 2  # X pairs in the idle windows
+    noiseless = AerEstimator()
+    ddd = MitigatedEstimator(noiseless, MitigationSpec(techniques="ddd"), target=target)
+    np.testing.assert_allclose(ddd.run([(isa, qnn.observables, values)])[0].evs, exact, atol=1e-9)
+    with pytest.raises(MitigationError, match="target"):
+        MitigatedEstimator(noiseless, MitigationSpec(techniques="ddd"))
+    with pytest.raises(MitigationError, match="Y"):
+        MitigatedEstimator(noiseless, MitigationSpec(techniques="ddd", ddd_rule="xyxy"), target=target)
+
+
+def test_idle_noise_only_exists_in_scheduled_circuits(case):
+    qnn, isa, values, exact = case
+    target = resolve_backend("fake_manila").target
+    aer = AerEstimator(noise=BackendNoiseSpec(backend="fake_manila"))
+    pub = [(isa, qnn.observables, values)]
+    plain = MitigatedEstimator(aer, MitigationSpec()).run(pub)[0].evs
+    idle = MitigatedEstimator(aer, MitigationSpec(), target=target, schedule=True).run(pub)[0].evs
+    assert np.abs(idle - exact).mean() > np.abs(plain - exact).mean()  # relaxation while idle adds error

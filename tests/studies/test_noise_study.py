@@ -60,7 +60,7 @@ def test_study_runs_resumes_and_writes_everything(tmp_path):
     ({"scales": [-1.0]}, "scales"),
     ({"mitigations": ["zne"], "scale_factors": [2.0, 1.0]}, "increasing"),
     ({"mitigations": ["pec"]}, "mitigation 'pec'"),
-    ({"mitigations": ["ddd"]}, "mitigation 'ddd'|ddd"),
+    ({"mitigations": ["zne"], "factory": "poly", "scale_factors": [1.0, 2.0]}, "poly_order"),
 ])
 def test_bad_study_specs(tmp_path, change, message, capsys):
     text = "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**{"kind": "noise_study"}, **change}.items())
