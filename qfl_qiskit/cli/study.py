@@ -68,5 +68,6 @@ def study_table(record: dict[str, Any]) -> Table:
             value = None if row is None else (row["mae"] if kind == "expectation" else row["accuracy"])
             failed = row is not None and row["errors"] and value is None
             cells.append("failed" if failed else "-" if value is None else f"{value:.4f}")
-        table.add_row(Path(target).stem if kind == "expectation" else f"model {target}", f"{scale:g}", *cells)
+        name = target.split("/")[-1].replace(".toml", "") if kind == "expectation" else f"model {target}"
+        table.add_row(name, f"{scale:g}", *cells)
     return table

@@ -23,6 +23,9 @@ class ExpectationPart(Spec):
 
     circuits: tuple[str, ...] = ("circuits/qfl_default.toml", "circuits/mma_default.toml")
     bindings: int = Field(16, ge=1)
+    # "circuit": the circuit's own read-out (QFL: random Pauli strings); "z": Z on each qubit (weight-1
+    # observables, whose read-out error involves one qubit instead of every qubit of a long Pauli string)
+    observables: tuple[Literal["circuit", "z"], ...] = ("circuit",)
 
 
 class ModelPart(Spec):

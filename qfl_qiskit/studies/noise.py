@@ -24,19 +24,20 @@ _CACHE: dict[tuple, Any] = {}  # per worker process: transpiled circuits, exact 
 
 def plan_cells(spec: NoiseStudySpec) -> list[dict[str, Any]]:
     """Every cell of the sweep, each with a stable ``id`` (its file name)."""
-    targets: list[tuple[str, str]] = []
+    targets: list[tuple[str, str, str]] = []
     if spec.expectation is not None:
-        targets += [("expectation", c) for c in spec.expectation.circuits]
+        targets += [("expectation", c, o) for c in spec.expectation.circuits for o in spec.expectation.observables]
     if spec.model is not None:
-        targets.append(("model", spec.model.label))
+        targets.append(("model", spec.model.label, "circuit"))
     cells = []
-    for kind, target in targets:
+    for kind, target, obs in targets:
         for scale in spec.scales:
             for mitigation in spec.mitigations:
                 for seed in spec.seeds:
-                    stem = Path(target).stem
+                    stem = Path(target).stem + ("" if obs == "circuit" else f"-{obs}")
                     cells.append({"id": f"{kind}-{stem}-s{scale:g}-{mitigation}-seed{seed}", "kind": kind,
-                                  "target": target, "scale": scale, "mitigation": mitigation, "seed": seed})
+                                  "target": target, "observables": obs, "scale": scale,
+                                  "mitigation": mitigation, "seed": seed})
     return cells
 
 
@@ -60,7 +61,7 @@ def _estimator(spec: NoiseStudySpec, scale: float, mitigation: str, seed: int) -
 def _target(spec: NoiseStudySpec) -> Any:
     from qfl_qiskit.transpile import resolve_backend
 
-    key = ("target", spec.noise.backend)
+    key = ("__target__", spec.noise.backend)
     if key not in _CACHE:
         _CACHE[key] = resolve_backend(spec.noise.backend).target
     return _CACHE[key]
@@ -79,14 +80,19 @@ def _expectation_cell(spec: NoiseStudySpec, cell: dict[str, Any]) -> dict[str, A
                                       name=spec.noise.backend)
         _CACHE[key] = (qnn, isa, report)
     qnn, isa, report = _CACHE[key]
+    observables = list(qnn.observables)
+    if cell.get("observables", "circuit") == "z":
+        from qfl_qiskit.circuits.observables import z_on_each_qubit
+
+        observables = list(z_on_each_qubit(qnn.circuit.num_qubits))
     rng = np.random.default_rng(cell["seed"])
     inputs = rng.uniform(-np.pi, np.pi, (spec.expectation.bindings, qnn.num_inputs))
     values = qnn.parameter_values(inputs, rng.uniform(-np.pi, np.pi, qnn.num_weights))
-    exact = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
+    exact = ExactEstimator().run([(qnn.circuit, observables, values)])[0].evs
     order = [list(qnn.circuit.parameters).index(p) for p in isa.parameters]
     t0 = time.perf_counter()
     result = _estimator(spec, cell["scale"], cell["mitigation"], cell["seed"]).run(
-        [(isa, qnn.observables, values[:, order])])[0]
+        [(isa, observables, values[:, order])])[0]
     err = np.abs(result.evs - exact)
     return {"mae": float(err.mean()), "max_error": float(err.max()), "mean_abs_exact": float(np.abs(exact).mean()),
             "overhead": result.metadata["overhead"], "seconds": time.perf_counter() - t0,
@@ -237,7 +243,8 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean over seeds per (kind, target, scale, mitigation)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for c in cells:
-        groups.setdefault((c["kind"], c["target"], c["scale"], c["mitigation"]), []).append(c)
+        target = c["target"] + ("" if c.get("observables", "circuit") == "circuit" else f" (obs {c['observables']})")
+        groups.setdefault((c["kind"], target, c["scale"], c["mitigation"]), []).append(c)
     out = []
     for (kind, target, scale, mitigation), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         row: dict[str, Any] = {"kind": kind, "target": target, "scale": scale, "mitigation": mitigation,
@@ -257,7 +264,7 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _csv(cells: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    fields = ["id", "kind", "target", "scale", "mitigation", "seed", "mae", "mean_abs_exact", "accuracy",
+    fields = ["id", "kind", "target", "observables", "scale", "mitigation", "seed", "mae", "mean_abs_exact", "accuracy",
               "macro_auc", "exact_accuracy", "circuits_per_value", "shots_per_value", "seconds"]
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
@@ -267,7 +274,8 @@ def _csv(cells: list[dict[str, Any]]) -> str:
             writer.writerow({"id": c["id"], "kind": c["kind"], "target": c["target"], "scale": c["scale"],
                              "mitigation": c["mitigation"], "seed": c["seed"]})
             continue
-        writer.writerow({"id": c["id"], "kind": c["kind"], "target": c["target"], "scale": c["scale"],
+        writer.writerow({"id": c["id"], "kind": c["kind"], "target": c["target"],
+                         "observables": c.get("observables"), "scale": c["scale"],
                          "mitigation": c["mitigation"], "seed": c["seed"], "mae": r.get("mae"),
                          "mean_abs_exact": r.get("mean_abs_exact"),
                          "accuracy": r.get("noisy", {}).get("accuracy"),

@@ -24,7 +24,7 @@ SMALL = {
 
 def test_example_spec_loads():
     spec = load_study_spec(REPO / "experiments" / "noise_study.toml")
-    assert len(plan_cells(spec)) == (2 + 1) * 6 * 4 * 2
+    assert len(plan_cells(spec)) == (2 * 2 + 1) * 6 * 4 * 2  # circuits x observable sets, and the model
 
 
 def test_study_runs_resumes_and_writes_everything(tmp_path):
