@@ -49,6 +49,9 @@ def render_noise_study(record: dict[str, Any]) -> dict[str, bytes]:
             for m in mitigations:
                 rows = sorted((r for r in model if r["mitigation"] == m), key=lambda r: r["scale"])
                 ax.plot([r["scale"] for r in rows], [_num(r[key]) for r in rows], marker="o", ms=3, label=m)
+                if any(f"finetuned_{key}" in r for r in rows):
+                    ax.plot([r["scale"] for r in rows], [_num(r.get(f"finetuned_{key}")) for r in rows], ls="--",
+                            marker="x", ms=3, label=f"{m}, trained under noise")
             ax.axhline(_num(model[0][f"exact_{key}"]), color="grey", ls="--", lw=0.8, label="exact")
             ax.set_xlabel("noise scale lambda")
             ax.set_ylabel(f"test {key.replace('_', ' ')}")

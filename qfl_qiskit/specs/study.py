@@ -34,6 +34,12 @@ class ModelPart(Spec):
     train: str
     label: str = "qfl"
     samples: int = Field(100, ge=2)
+    # training under noise (optional): after the noisy evaluation, fine-tune the exactly trained model on
+    # ``finetune_samples`` training samples for ``finetune_epochs`` epochs THROUGH the noisy (mitigated) estimator
+    # with SPSA gradients, then evaluate again; 0 epochs switches it off
+    finetune_epochs: int = Field(0, ge=0)
+    finetune_samples: int = Field(128, ge=2)
+    finetune_lr: float = Field(0.01, gt=0.0)
 
 
 class PlateauPart(Spec):

@@ -115,8 +115,30 @@ def _model_cell(spec: NoiseStudySpec, cell: dict[str, Any], out_dir: Path) -> di
     out = evaluate_noisy(model, data, num_classes=saved["num_classes"], backend=spec.noise.backend, noise=noise,
                          shots=spec.shots, seed=cell["seed"], transpile_seeds=2,
                          mitigation=spec.mitigation(cell["mitigation"]), schedule=spec.scheduled)
-    return {"exact": out["exact"], "noisy": out["noisy"], "samples": n, "seconds": out["seconds"],
-            "calibration_time": out["calibration_time"]}
+    result = {"exact": out["exact"], "noisy": out["noisy"], "samples": n, "seconds": out["seconds"],
+              "calibration_time": out["calibration_time"]}
+    if spec.model.finetune_epochs:
+        result["noisy_finetuned"] = _finetune_under_noise(spec, model, saved, data, cell)
+    return result
+
+
+def _finetune_under_noise(spec: NoiseStudySpec, model: Any, saved: dict[str, Any], test: Any,
+                          cell: dict[str, Any]) -> dict[str, float]:
+    """Fine-tune the model (already on the noisy estimator) with SPSA through that estimator; test metrics after."""
+    import torch.nn.functional as F
+
+    from qfl_qiskit.data.tensors import TensorData
+    from qfl_qiskit.training import evaluate, fit, prepare_data
+
+    train = prepare_data(saved["spec"]).train
+    m = min(spec.model.finetune_samples, len(train.labels))
+    subset = TensorData([x[:m] for x in train.modalities], train.labels[:m], train.presence[:m])
+    estimator = model.layers()[0].estimator
+    model.use_estimator(estimator, gradient="spsa", transpile=model._transpile)
+    fit(model, subset, subset, num_classes=saved["num_classes"], loss_fn=F.cross_entropy,
+        lr=spec.model.finetune_lr, epochs=spec.model.finetune_epochs, batch_size=32, patience=0,
+        monitor="loss", seed=cell["seed"])
+    return evaluate(model, test, num_classes=saved["num_classes"])
 
 
 def run_cell(spec_json: str, cell: dict[str, Any], out_dir: str) -> dict[str, Any]:
@@ -258,6 +280,9 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for key in ("accuracy", "macro_auc"):
                 row[key] = float(np.mean([r["noisy"][key] for r in ok])) if ok else None
                 row[f"exact_{key}"] = float(np.mean([r["exact"][key] for r in ok])) if ok else None
+                tuned = [r["noisy_finetuned"][key] for r in ok if "noisy_finetuned" in r]
+                if tuned:
+                    row[f"finetuned_{key}"] = float(np.mean(tuned))
         out.append(row)
     return out
 

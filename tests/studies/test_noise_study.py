@@ -85,3 +85,22 @@ def test_fully_random_readout_is_a_recorded_finding_not_a_crash():
     none = run_cell(spec.model_dump_json(), {**cell, "mitigation": "none"}, "/nonexistent")
     # readout clipped at 50%: every measured Pauli averages to exactly 0, so the error is the exact values' size
     assert none["result"]["mae"] == pytest.approx(none["result"]["mean_abs_exact"], abs=1e-9)
+
+
+def test_model_part_with_training_under_noise(tmp_path):
+    train = tmp_path / "train.toml"
+    train.write_text('name = "tiny"\nseed = 0\n[data]\nname = "synthetic_parity"\n'
+                     'options = {n = 120, num_modalities = 2, features = 1}\n[optim]\nepochs = 2\nbatch_size = 20\n'
+                     '[[models]]\nname = "qfl"\nfeatures = 1\nobservables = 3\n')
+    spec = validate(NoiseStudySpec, {
+        "name": "m", "scales": [1.0], "mitigations": ["none"], "seeds": [0], "workers": 1,
+        "noise": {"backend": "fake_manila"}, "expectation": None, "plateau": None,
+        "model": {"train": str(train), "samples": 10, "finetune_epochs": 1, "finetune_samples": 20}}, source="t")
+    record = run_study(spec, tmp_path / "out", pool=False)
+    [cell] = record["payload"]["cells"]
+    result = cell["result"]
+    assert result["samples"] == 10 and 0 <= result["noisy"]["accuracy"] <= 1
+    assert set(result["noisy_finetuned"]) == {"accuracy", "macro_f1", "macro_auc"}
+    [row] = record["payload"]["summary"]
+    assert "finetuned_accuracy" in row
+    assert (tmp_path / "out" / "accuracy_vs_scale.png").exists()
