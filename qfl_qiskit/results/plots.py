@@ -101,3 +101,29 @@ def render_transpile_comparison(record: dict[str, Any]) -> bytes:
     fig.suptitle(f"{circuit.get('kind', 'circuit')} {circuit.get('spec_id', '')}: best of "
                  f"{record['specs']['transpile']['seeds']} seeds per backend")
     return _png(fig)
+
+
+def plot_federated_accuracy(record: dict[str, Any], path: str | Path) -> Path:
+    """Global test accuracy and macro-F1 per round, and each client's training loss, from a federated record."""
+    plt = _pyplot()
+    hist = record["payload"]["history"]
+    rounds = [h["round"] for h in hist]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        left.plot(rounds, [h["global"][key] for h in hist], marker="o", ms=3, label=label)
+    left.set_xlabel("round")
+    left.set_ylabel("global model, test split")
+    left.set_ylim(0, 1.02)
+    left.legend(fontsize=8)
+    clients = sorted({c["client"] for h in hist for c in h.get("clients", [])}, key=int)
+    for c in clients:
+        pts = [(h["round"], e["train_loss"]) for h in hist for e in h.get("clients", []) if e["client"] == c]
+        right.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=f"client {c}")
+    right.set_xlabel("round")
+    right.set_ylabel("local training loss")
+    if clients:
+        right.legend(fontsize=7)
+    spec = record["specs"]["federated"]
+    fig.suptitle(f"{spec['name']}: {spec['clients']} clients, {spec['partition']}, missing {spec['missing_rate']}, "
+                 f"{'modality-aware' if spec['modality_aware'] else 'plain'} FedAvg", fontsize=9)
+    return atomic_write_bytes(path, _png(fig))
