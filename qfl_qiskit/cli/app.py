@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
 # Commands register themselves on `app` / `circuit_app` when imported.
 from qfl_qiskit.cli import backends as _backends  # noqa: E402,F401
 from qfl_qiskit.cli import circuits as _circuits  # noqa: E402,F401
+from qfl_qiskit.cli import federated as _federated  # noqa: E402,F401
 from qfl_qiskit.cli import noise as _noise  # noqa: E402,F401
 from qfl_qiskit.cli import quickstart as _quickstart  # noqa: E402,F401
 from qfl_qiskit.cli import study as _study  # noqa: E402,F401
