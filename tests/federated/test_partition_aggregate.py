@@ -127,3 +127,12 @@ def test_mma_ownership_from_weight_groups():
     assert own.entries == {"encoders.encoders.0.0.weight": 0, "encoders.encoders.1.0.bias": 1,
                            "encoders.encoders.10.0.weight": 10}
     assert sorted(own.slices["fusion.weights"]) == [(0, 4, 0), (4, 8, 1), (8, 12, 10)]
+
+
+def test_example_federated_spec_loads():
+    from qfl_qiskit.specs.federated import load_federated_spec
+
+    from ..conftest import REPO
+
+    spec = load_federated_spec(REPO / "experiments" / "federated_uci_mfeat.toml")
+    assert spec.clients == 4 and spec.modality_aware and spec.model.name == "mma"
