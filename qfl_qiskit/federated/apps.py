@@ -96,6 +96,24 @@ class QflStrategy(FedAvg):
                 MetricRecord({"train-loss": loss}))
 
 
+def serve(grid: Grid, spec: FederatedSpec, *, initial: dict[str, torch.Tensor], ownership: Any, round_offset: int,
+          rounds: int, on_round: Callable[[int, dict[str, torch.Tensor], dict[str, Any] | None], None],
+          log: list[dict[str, Any]]) -> None:
+    """The server side of ``rounds`` rounds on any Flower grid (simulation or deployment)."""
+    strategy = QflStrategy(spec, ownership, log, round_offset)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round == 0:
+            return None
+        entry = log[-1] if log and log[-1]["round"] == round_offset + server_round else None
+        on_round(round_offset + server_round, arrays.to_torch_state_dict(), entry)
+        return None
+
+    strategy.start(grid=grid, initial_arrays=ArrayRecord(torch_state_dict=initial), num_rounds=rounds,
+                   train_config=ConfigRecord({"spec": spec.model_dump_json(), "round-offset": round_offset}),
+                   evaluate_fn=evaluate)
+
+
 def make_server_app(spec: FederatedSpec, *, initial: dict[str, torch.Tensor], ownership: Any, round_offset: int,
                     rounds: int, on_round: Callable[[int, dict[str, torch.Tensor], dict[str, Any] | None], None]
                     ) -> tuple[ServerApp, list[dict[str, Any]]]:
@@ -106,20 +124,29 @@ def make_server_app(spec: FederatedSpec, *, initial: dict[str, torch.Tensor], ow
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy = QflStrategy(spec, ownership, log, round_offset)
-
-        def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
-            if server_round == 0:
-                return None
-            entry = log[-1] if log and log[-1]["round"] == round_offset + server_round else None
-            on_round(round_offset + server_round, arrays.to_torch_state_dict(), entry)
-            return None
-
-        strategy.start(grid=grid, initial_arrays=ArrayRecord(torch_state_dict=initial), num_rounds=rounds,
-                       train_config=ConfigRecord({"spec": spec.model_dump_json(), "round-offset": round_offset}),
-                       evaluate_fn=evaluate)
+        serve(grid, spec, initial=initial, ownership=ownership, round_offset=round_offset, rounds=rounds,
+              on_round=on_round, log=log)
 
     return app, log
+
+
+server_app = ServerApp()
+"""The ServerApp of a real deployment (``flwr run .``): the run config names the spec file (``spec``), the results
+folder (``results-dir``) and whether to resume (``resume``)."""
+
+
+@server_app.main()
+def deployed_main(grid: Grid, context: Context) -> None:
+    from qfl_qiskit.federated.run import prepare_run, finish_run
+    from qfl_qiskit.specs.federated import load_federated_spec
+
+    spec = load_federated_spec(str(context.run_config["spec"]))
+    out_dir = Path(str(context.run_config.get("results-dir", "results"))) / spec.name
+    run = prepare_run(spec, out_dir, resume=bool(context.run_config.get("resume", False)))
+    if run.rounds > 0:
+        serve(grid, spec, initial=run.initial, ownership=run.ownership, round_offset=run.offset, rounds=run.rounds,
+              on_round=run.on_round, log=[])
+    finish_run(spec, out_dir, run)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +24,32 @@ def ownership_for(model: Any) -> Any:
     return Ownership(entries=entries)
 
 
-def run_federated(spec: FederatedSpec, out_dir: Path, *, resume: bool = False,
-                  progress: Callable[[dict[str, Any]], None] | None = None,
-                  stop_after: int | None = None) -> dict[str, Any]:
-    """Train ``spec`` federated; write ``checkpoint.pt`` every round, then ``record.json`` and the accuracy plot.
+@dataclass
+class PreparedRun:
+    """Everything the server side needs: start state, rounds left, per-round callback, history so far."""
 
-    Args:
-        spec: The federated spec.
-        out_dir: The run folder.
-        resume: Continue from ``checkpoint.pt`` (the same spec) after the last completed round.
-        progress: Called with ``{"event": "round", "round", "rounds", "accuracy", ...}`` after each round.
-        stop_after: Stop after this many rounds of this call (the checkpoint stays; for interruption tests).
+    initial: dict[str, Any]
+    offset: int
+    rounds: int
+    ownership: Any
+    on_round: Callable[[int, dict[str, Any], dict[str, Any] | None], None]
+    history: list[dict[str, Any]]
+    mask: Any
 
-    Returns:
-        The run record.
+
+def prepare_run(spec: FederatedSpec, out_dir: Path, *, resume: bool = False,
+                progress: Callable[[dict[str, Any]], None] | None = None,
+                stop_after: int | None = None) -> PreparedRun:
+    """Build the global model (or load the checkpoint when resuming) and the per-round evaluate-and-checkpoint step.
 
     Raises:
-        QflError: A checkpoint of another spec, or nothing left to run.
+        QflError: A checkpoint of another spec.
     """
     import torch
-    from flwr.simulation import run_simulation
 
-    from qfl_qiskit.federated.apps import client_app, make_server_app, save_checkpoint
+    from qfl_qiskit.federated.apps import save_checkpoint
     from qfl_qiskit.federated.clients import federation
     from qfl_qiskit.models import build_model
-    from qfl_qiskit.results import make_record, save_record
     from qfl_qiskit.training.loop import evaluate
 
     notify = progress or (lambda e: None)
@@ -63,33 +65,68 @@ def run_federated(spec: FederatedSpec, out_dir: Path, *, resume: bool = False,
     rounds = spec.rounds - offset
     if stop_after is not None:
         rounds = min(rounds, stop_after)
-    if rounds > 0:
-        def on_round(r: int, state: dict[str, torch.Tensor], entry: dict[str, Any] | None) -> None:
-            model.load_state_dict(state)
-            metrics = evaluate(model, splits.test, num_classes=splits.num_classes)
-            row = {"round": r, "global": metrics, **(entry or {"skipped": "no training replies"})}
-            history.append(row)
-            save_checkpoint(ckpt_path, {"fingerprint": spec.spec_id, "round": r, "state": model.state_dict(),
-                                        "history": history})
-            notify({"event": "round", "round": r, "rounds": spec.rounds, **metrics,
-                    "skipped": row.get("skipped"), "failed": row.get("failed_clients", 0)})
 
-        server_app, _ = make_server_app(spec, initial=initial, ownership=ownership_for(model), round_offset=offset,
-                                        rounds=rounds, on_round=on_round)
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=spec.clients,
-                       backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                       "init_args": {"num_cpus": max(1, min(spec.clients, os.cpu_count() or 1)),
-                                                     "include_dashboard": False, "log_to_driver": False}})
-        if len(history) < offset + rounds:
-            raise QflError(f"the simulation stopped after round {len(history)} of {offset + rounds}; "
-                           f"run again with --resume to continue from the checkpoint")
+    def on_round(r: int, state: dict[str, Any], entry: dict[str, Any] | None) -> None:
+        model.load_state_dict(state)
+        metrics = evaluate(model, splits.test, num_classes=splits.num_classes)
+        row = {"round": r, "global": metrics, **(entry or {"skipped": "no training replies"})}
+        history.append(row)
+        save_checkpoint(ckpt_path, {"fingerprint": spec.spec_id, "round": r, "state": model.state_dict(),
+                                    "history": history})
+        notify({"event": "round", "round": r, "rounds": spec.rounds, **metrics,
+                "skipped": row.get("skipped"), "failed": row.get("failed_clients", 0)})
+
+    return PreparedRun(initial, offset, rounds, ownership_for(model), on_round, history, mask)
+
+
+def finish_run(spec: FederatedSpec, out_dir: Path, run: PreparedRun) -> dict[str, Any]:
+    """The run record; written with the accuracy plot once every round is done."""
+    from qfl_qiskit.results import make_record, save_record
+
     record = make_record("federated_run", specs={"federated": spec}, seeds={"seed": spec.seed},
-                         payload={"history": history, "client_modalities": mask.tolist(),
-                                  "rounds_completed": len(history)})
-    if len(history) == spec.rounds:
+                         payload={"history": run.history, "client_modalities": run.mask.tolist(),
+                                  "rounds_completed": len(run.history)})
+    if len(run.history) == spec.rounds:
         from qfl_qiskit.results.plots import plot_federated_accuracy
 
         save_record(record, out_dir / "record.json")
         plot_federated_accuracy(record, out_dir / "accuracy_per_round.png")
     return record
+
+
+def run_federated(spec: FederatedSpec, out_dir: Path, *, resume: bool = False,
+                  progress: Callable[[dict[str, Any]], None] | None = None,
+                  stop_after: int | None = None) -> dict[str, Any]:
+    """Train ``spec`` federated on Flower's simulation engine; ``checkpoint.pt`` every round, then ``record.json``
+    and the accuracy plot.
+
+    Args:
+        spec: The federated spec.
+        out_dir: The run folder.
+        resume: Continue from ``checkpoint.pt`` (the same spec) after the last completed round.
+        progress: Called with ``{"event": "round", "round", "rounds", "accuracy", ...}`` after each round.
+        stop_after: Stop after this many rounds of this call (the checkpoint stays; for interruption tests).
+
+    Returns:
+        The run record.
+
+    Raises:
+        QflError: A checkpoint of another spec, or a simulation that ended early.
+    """
+    from flwr.simulation import run_simulation
+
+    from qfl_qiskit.federated.apps import client_app, make_server_app
+
+    run = prepare_run(spec, out_dir, resume=resume, progress=progress, stop_after=stop_after)
+    if run.rounds > 0:
+        server_app, _ = make_server_app(spec, initial=run.initial, ownership=run.ownership, round_offset=run.offset,
+                                        rounds=run.rounds, on_round=run.on_round)
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=spec.clients,
+                       backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                                       "init_args": {"num_cpus": max(1, min(spec.clients, os.cpu_count() or 1)),
+                                                     "include_dashboard": False, "log_to_driver": False}})
+        if len(run.history) < run.offset + run.rounds:
+            raise QflError(f"the simulation stopped after round {len(run.history)} of {run.offset + run.rounds}; "
+                           f"run again with --resume to continue from the checkpoint")
+    return finish_run(spec, out_dir, run)
