@@ -140,7 +140,10 @@ def deployed_main(grid: Grid, context: Context) -> None:
     from qfl_qiskit.federated.run import prepare_run, finish_run
     from qfl_qiskit.specs.federated import load_federated_spec
 
-    spec = load_federated_spec(str(context.run_config["spec"]))
+    path = Path(str(context.run_config["spec"]))
+    if not path.is_absolute() and not path.exists():  # relative to the Flower App (the installed FAB's root)
+        path = Path(__file__).resolve().parents[2] / path
+    spec = load_federated_spec(path)
     out_dir = Path(str(context.run_config.get("results-dir", "results"))) / spec.name
     run = prepare_run(spec, out_dir, resume=bool(context.run_config.get("resume", False)))
     if run.rounds > 0:
