@@ -27,3 +27,13 @@ def small_qfl() -> QFLSpec:
 @pytest.fixture
 def small_mma() -> MMASpec:
     return MMASpec(modalities=3, qubits_per_modality=2)
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the ``qfl`` entry point; (exit code, stdout, stderr)."""
+    from qfl_qiskit.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err

@@ -7,19 +7,15 @@ import sys
 import pytest
 from qiskit import qpy
 
-from qfl_qiskit.cli import main
 from qfl_qiskit.specs import QFLSpec
 
-from ..conftest import REPO
+from ..conftest import REPO, run_cli
 
 SMALL_QFL = 'kind = "qfl"\nmodalities = 2\nfeatures = 2\ndegree = 2\nobservables = 4\n'
 
 
 def run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+    return run_cli(argv, capsys)
 
 
 def files_under(path):

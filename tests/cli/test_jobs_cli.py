@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qfl_qiskit.cli import main
+
+from ..conftest import run_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -47,10 +48,7 @@ def work(tmp_path, monkeypatch) -> Path:
 
 
 def run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+    return run_cli(argv, capsys)
 
 
 def records(work: Path) -> list[Path]:

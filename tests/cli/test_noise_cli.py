@@ -4,16 +4,14 @@ import json
 
 import pytest
 
-from qfl_qiskit.cli import main
 from qfl_qiskit.noise import noise_model
 from qfl_qiskit.specs import BackendNoiseSpec
 
+from ..conftest import run_cli
+
 
 def run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+    return run_cli(argv, capsys)
 
 
 def test_noise_snapshot_writes_a_dated_file_and_prints_a_summary(tmp_path, capsys):

@@ -7,9 +7,8 @@ import json
 import pytest
 import torch
 
-from qfl_qiskit.cli import main
 
-from ..conftest import REPO
+from ..conftest import REPO, run_cli
 
 TINY = """
 name = "tiny"
@@ -33,10 +32,7 @@ out = 4
 
 
 def run(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+    return run_cli(argv, capsys)
 
 
 @pytest.fixture
