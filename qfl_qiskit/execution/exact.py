@@ -45,7 +45,8 @@ class ExactEstimator:
         return self._cache.get(circuit, lambda c: compile_circuit(c, dtype=self._dtype))
 
     def evaluate(
-        self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], values: torch.Tensor
+        self, circuit: QuantumCircuit, observables: Sequence[SparsePauliOp], values: torch.Tensor, *,
+        shared: Sequence[int] = (),
     ) -> torch.Tensor:
         """Differentiable expectation values.
 
@@ -53,11 +54,13 @@ class ExactEstimator:
             circuit: The parameterized circuit.
             observables: K observables on the circuit's qubits.
             values: Tensor (..., p) in ``circuit.parameters`` order (may require grad).
+            shared: Columns of ``values`` that are the same in every row (weights broadcast over a batch): their
+                gates are built once per batch; see :meth:`CompiledCircuit.expectations`.
 
         Returns:
             Tensor (..., K) of real expectation values, in the estimator's real dtype.
         """
-        return self.compiled(circuit).expectations(values.to(self._real), list(observables))
+        return self.compiled(circuit).expectations(values.to(self._real), list(observables), shared=shared)
 
     def run(self, pubs: Sequence[Pub | tuple]) -> list[PubResult]:
         """Evaluate every PUB exactly (standard errors are zero)."""

@@ -1,5 +1,6 @@
-"""Tensor kernels of the exact simulator: applying gate matrices and permutations to batched states (B, 2^n), and
-building the matrices of parameterized gates in Qiskit's conventions (qubit q is bit q of the state index)."""
+"""Gate data of the exact simulator: matrices of parameterized gates, Kronecker products, and the index / diagonal
+forms of permutation and diagonal gates, in Qiskit's conventions (qubit q is bit q of the state index). Applying them
+to states is :mod:`qfl_qiskit.execution.sv_program`'s job."""
 
 from __future__ import annotations
 
@@ -16,17 +17,6 @@ class UnsupportedGateError(CircuitError, ValueError):
 
 
 
-def _apply_window(state: torch.Tensor, mat: torch.Tensor, lo: int, w: int, n: int) -> torch.Tensor:
-    """Apply a (B, d, d) or (d, d) matrix, d = 2^w, on qubits lo..lo+w-1 as one well-shaped batched matmul."""
-    bsz, d, hi, low = state.shape[0], 1 << w, 1 << (n - lo - w), 1 << lo
-    if low == 1:  # window at the bottom: rows of (B, hi, d) times mat^T
-        return (state.reshape(bsz, hi, d) @ mat.transpose(-1, -2)).reshape(bsz, -1)
-    if hi == 1:  # window at the top: mat times (B, d, low)
-        return (mat @ state.reshape(bsz, d, low)).reshape(bsz, -1)
-    view = state.reshape(bsz, hi, d, low).transpose(1, 2).reshape(bsz, d, hi * low)
-    return (mat @ view).reshape(bsz, d, hi, low).transpose(1, 2).reshape(bsz, -1)
-
-
 def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Kronecker product of (possibly batched) square matrices."""
     if a.ndim == 2 and b.ndim == 2:
@@ -35,19 +25,6 @@ def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     out = a[..., :, None, :, None] * b[..., None, :, None, :]
     return out.reshape(*out.shape[:-4], da * db, da * db)
 
-
-class _Permute(torch.autograd.Function):
-    """new[:, i] = old[:, src[i]]; the gradient is permuted back with the inverse index (cheaper than scatter)."""
-
-    @staticmethod
-    def forward(ctx, state, src, inverse):  # type: ignore[override]
-        ctx.save_for_backward(inverse)
-        return state[:, src]  # advanced indexing: about 2x faster than index_select along dim 1 here
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        (inverse,) = ctx.saved_tensors
-        return grad[:, inverse], None, None
 
 def _permutation_source(mat: np.ndarray, qubits: tuple[int, ...], n: int, idx: np.ndarray) -> np.ndarray:
     """Index array src with new_state[i] = old_state[src[i]] for a 0/1 permutation matrix on ``qubits``."""
@@ -70,24 +47,6 @@ def _full_diagonal(diag: np.ndarray, qubits: tuple[int, ...], n: int, idx: np.nd
     for j, q in enumerate(qubits):
         local |= ((idx >> q) & 1) << j
     return diag[local]
-
-
-def _apply(state: torch.Tensor, mat: torch.Tensor, qubits: tuple[int, ...], n: int) -> torch.Tensor:
-    """Apply a (batched (B, d, d) or shared (d, d)) gate matrix on ``qubits`` to states (B, 2^n)."""
-    bsz = state.shape[0]
-    if len(qubits) == 1:
-        q = qubits[0]
-        s = state.reshape(bsz, 1 << (n - q - 1), 2, 1 << q)
-        eq = "bij,bajc->baic" if mat.ndim == 3 else "ij,bajc->baic"
-        return torch.einsum(eq, mat, s).reshape(bsz, -1)
-    k = len(qubits)
-    axes = [1 + (n - 1 - q) for q in reversed(qubits)]  # most significant local bit first
-    rest = [a for a in range(1, n + 1) if a not in axes]
-    perm = [0, *rest, *axes]
-    s = state.reshape(bsz, *([2] * n)).permute(perm).reshape(bsz, -1, 1 << k)
-    s = s @ (mat.transpose(-1, -2))  # (B, rest, d) @ (d, d)^T applies mat to the last axis
-    inverse = np.argsort(perm).tolist()
-    return s.reshape(bsz, *([2] * n)).permute(inverse).reshape(bsz, -1)
 
 
 def _param_matrix(name: str, a: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:

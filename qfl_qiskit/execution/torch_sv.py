@@ -2,9 +2,12 @@
 
 Why hand-written: Qiskit's ``Statevector`` and Aer evaluate one binding at a time and are not differentiable, and
 the per-circuit overhead dominates at QNN sizes (a 10-qubit state is 1,024 amplitudes). Here a circuit is compiled
-once into a list of tensor operations; a whole batch of parameter bindings is one state tensor (B, 2^n), gate angles
-are affine functions of the parameters (``values @ A.T + b``, which covers the QFL encoding's linear combinations),
-and torch autograd gives gradients with respect to every parameter.
+once: gate angles are affine functions of the parameters (``values @ A.T + b``, which covers the QFL encoding's
+linear combinations); runs of single-qubit gates are fused into window matrices, built for the whole batch in a few
+vectorised ops (once per batch for gates whose angles are shared weights); permutation gates (x, cx, swap, ccx)
+become index gathers and diagonal gates phase vectors. The state evolution itself is a planned program
+(:mod:`qfl_qiskit.execution.sv_program`) on one state tensor (B, 2^n) with a hand-written backward, so gradients
+with respect to every parameter come from torch autograd.
 
 Qubit order is Qiskit's: qubit q is bit q of the statevector index.
 """
@@ -22,15 +25,13 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.execution.gate_ops import (
     UnsupportedGateError,
-    _apply,
-    _apply_window,
     _full_diagonal,
     _kron,
     _param_matrix,
-    _Permute,
     _permutation_source,
 )
 from qfl_qiskit.execution.pauli import pauli_expectations as _pauli_expectations
+from qfl_qiskit.execution.sv_program import Evolve, Planner
 
 
 _SKIP = {"barrier", "delay"}
@@ -39,18 +40,21 @@ _PERMUTATION = {"x", "cx", "swap", "ccx"}
 #: Parameterized gates by name -> number of angles.
 _PARAMETRIC = {"rx": 1, "ry": 1, "rz": 1, "p": 1, "u": 3, "rzz": 1, "rxx": 1, "ryy": 1, "rzx": 1,
                "crx": 1, "cry": 1, "crz": 1, "cp": 1}
+#: Single-qubit rotations whose angles add when two follow each other on a qubit.
+_ADDITIVE = {"rx", "ry", "rz", "p"}
 _CONSTANT = {"h", "y", "z", "s", "sdg", "t", "tdg", "sx", "sxdg", "id", "cy", "cz", "ecr", "ch"}
 SUPPORTED = sorted(_PERMUTATION | set(_PARAMETRIC) | _CONSTANT | _SKIP)
 
 
-#: Largest window of neighbouring qubits whose single-qubit gates are fused into one matrix.
-_WINDOW = 3
+#: Largest window of qubits whose single-qubit gates are fused into one matrix.
+_WINDOW = 4
 
 
 @dataclass
 class _Op:
     """One compiled step. kinds: "perm" (index permutation), "diag" (phase vector), "const" / "param" (a gate
-    matrix on any qubits), "block" (fused single-qubit gates on a window of neighbouring qubits)."""
+    matrix on any qubits), "layer" (pending single-qubit gates, split by the planner into "block" ops: fused
+    single-qubit gates on a window of qubits)."""
 
     kind: str
     qubits: tuple[int, ...]
@@ -124,6 +128,12 @@ class _AngleTable:
         self.consts.append(const)
         return len(self.rows) - 1
 
+    def merge(self, i: int, j: int) -> int:
+        """A new angle, the sum of angles i and j."""
+        self.rows.append(self.rows[i] + self.rows[j])
+        self.consts.append(self.consts[i] + self.consts[j])
+        return len(self.rows) - 1
+
 
 def _matrix(op: object) -> np.ndarray:
     return np.array(op.to_matrix(), dtype=complex)  # type: ignore[attr-defined]  (a writable copy)
@@ -147,11 +157,14 @@ class CompiledCircuit:
         for op, qubits in flat:
             name = op.name  # type: ignore[attr-defined]
             if len(qubits) == 1 and name != "id":
+                queue = pending.setdefault(qubits[0], [])
                 if name in _PARAMETRIC:
-                    factor = (name, tuple(table.add(a, name) for a in op.params))  # type: ignore[attr-defined]
+                    cols = tuple(table.add(a, name) for a in op.params)  # type: ignore[attr-defined]
+                    if name in _ADDITIVE and queue and queue[-1][0] == name:  # R(a) R(b) = R(a + b)
+                        cols = (table.merge(queue.pop()[1][0], cols[0]),)
+                    queue.append((name, cols))
                 else:
-                    factor = ("const", torch.as_tensor(_matrix(op), dtype=dtype))
-                pending.setdefault(qubits[0], []).append(factor)
+                    queue.append(("const", torch.as_tensor(_matrix(op), dtype=dtype)))
                 continue
             if name == "id":
                 continue
@@ -180,7 +193,7 @@ class CompiledCircuit:
         # angle columns of single-qubit rotations, per gate name: their matrices are built in one vectorised op
         self._one_q_cols: dict[str, list[int]] = {}
         for o in ops:
-            for factors in (o.factors or {}).values() if o.kind == "block" else ():
+            for factors in (o.factors or {}).values() if o.kind == "layer" else ():
                 for kind, payload in factors:
                     if kind != "const":
                         self._one_q_cols.setdefault(kind, []).extend(
@@ -192,13 +205,9 @@ class CompiledCircuit:
         if self.real_path:
             for o in ops:
                 _make_real(o)
-        for o in ops:
-            if o.kind == "perm":
-                o.angles = ()
-                o.factors = {0: [torch.argsort(o.data)]}  # inverse permutation for the backward pass
         self._phase_col = [table.add(ph) for ph in phases]
-        self._ops = ops
-        self._groups = _group_blocks(ops)
+        self._program = _plan(ops, n)
+        self._sharings: dict[tuple[int, ...], _Sharing] = {}
         self._A = torch.as_tensor(np.array(table.rows).reshape(len(table.rows), self.num_parameters),
                                   dtype=self.real_dtype)
         self._b = torch.as_tensor(np.array(table.consts, dtype=float), dtype=self.real_dtype)
@@ -216,44 +225,75 @@ class CompiledCircuit:
         size = int(np.prod(batch)) if batch else 1
         return values.reshape(size, self.num_parameters).to(self.real_dtype), batch
 
-    def statevector(self, values: torch.Tensor) -> torch.Tensor:
-        """States (..., 2^n) for parameter values (..., p) in ``circuit.parameters`` order."""
+    def statevector(self, values: torch.Tensor, *, shared: Sequence[int] = ()) -> torch.Tensor:
+        """States (..., 2^n) for parameter values (..., p) in ``circuit.parameters`` order (``shared``: see
+        :meth:`expectations`)."""
         flat, batch = self._check(torch.as_tensor(values))
-        return self._with_phase(self._run(flat), flat).reshape(*batch, 1 << self.num_qubits)
+        return self._with_phase(self._run(flat, shared), flat).reshape(*batch, 1 << self.num_qubits)
 
-    def expectations(self, values: torch.Tensor, observables: Sequence[SparsePauliOp]) -> torch.Tensor:
+    def expectations(self, values: torch.Tensor, observables: Sequence[SparsePauliOp], *,
+                     shared: Sequence[int] = ()) -> torch.Tensor:
         """Real expectation values (..., K) of K observables, all from one state evolution (without the global
-        phase, which cancels in <psi|O|psi>)."""
+        phase, which cancels in <psi|O|psi>).
+
+        Args:
+            values: Parameter values (..., p) in ``circuit.parameters`` order.
+            observables: K observables.
+            shared: Parameter columns that hold the same value in every row, such as trainable weights broadcast
+                over a batch of inputs. Gates whose angles depend on these columns only are then built once for
+                the batch instead of once per row, which is much faster; the gradient of those columns is the
+                batch total and lands on the first row (exactly what an expanded weight vector needs).
+
+        Raises:
+            ValueError: Shape mismatch, NaN / inf values, or ``shared`` columns that differ between rows.
+        """
         flat, batch = self._check(torch.as_tensor(values))
-        state = self._run(flat)
+        state = self._run(flat, shared)
         out = pauli_expectations(state, observables, self.num_qubits)
         return out.reshape(*batch, out.shape[-1])
 
-    def _run(self, values: torch.Tensor) -> torch.Tensor:
+    def _sharing(self, shared: Sequence[int]) -> _Sharing:
+        key = tuple(sorted(set(int(c) for c in shared)))
+        if key not in self._sharings:
+            if any(not 0 <= c < self.num_parameters for c in key):
+                raise ValueError(f"shared columns {list(key)} outside 0..{self.num_parameters - 1}")
+            per_row = np.ones(self.num_parameters, dtype=bool)
+            per_row[list(key)] = False
+            # an angle is shared when it depends on shared columns only
+            angle_shared = ~(self._A.numpy()[:, per_row] != 0).any(axis=1)
+            self._sharings[key] = _Sharing(key, angle_shared, self._program.mats, self._one_q_cols)
+        return self._sharings[key]
+
+    def _run(self, values: torch.Tensor, shared: Sequence[int] = ()) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
+        plan = self._sharing(shared)
+        if plan.columns and bsz > 1 and not torch.equal(values[1:, plan.columns],
+                                                        values[:1, plan.columns].expand(bsz - 1, -1)):
+            raise ValueError("columns declared shared differ between rows")
         angles = values @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
+        # shared angles from the first row only: one matrix for the whole batch
+        first = angles[:1] if plan.columns else angles
         state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
         state[:, 0] = 1.0
-        one_q = _OneQubitMatrices(angles, self._one_q_cols, self.sim_dtype)
-        blocks = self._block_matrices(one_q)
-        for i, op in enumerate(self._ops):
-            if op.kind == "block":
-                state = _apply_window(state, blocks[i], op.qubits[0], len(op.qubits), n)
-            elif op.kind == "perm":
-                state = _Permute.apply(state, op.data, op.factors[0][0])
-            elif op.kind == "diag":
-                state = state * op.data
-            elif op.kind == "const":
-                state = _apply(state, op.data, op.qubits, n)
-            else:
-                mat = _param_matrix(op.name, [angles[:, c] for c in op.angles], self.sim_dtype)
-                state = _apply(state, mat, op.qubits, n)
-        return state
+        one_q = (_OneQubitMatrices(angles, plan.row_cols, self.sim_dtype),
+                 _OneQubitMatrices(first, plan.shared_cols, self.sim_dtype))
+        mats = self._block_matrices(plan, one_q)
+        for j, op in enumerate(self._program.mats):
+            if op.kind == "const":
+                mats[j] = op.data
+            elif op.kind == "param":
+                src = first if j in plan.shared_params else angles
+                mats[j] = _param_matrix(op.name, [src[:, c] for c in op.angles], self.sim_dtype)
+                if src is first and plan.columns:
+                    mats[j] = mats[j].squeeze(0)
+        return Evolve.apply(self._program, state, *(mats[j] for j in range(len(self._program.mats))))
 
-    def _block_matrices(self, one_q: _OneQubitMatrices) -> dict[int, torch.Tensor]:
+    def _block_matrices(self, plan: _Sharing, one_qs: tuple[_OneQubitMatrices, _OneQubitMatrices]
+                        ) -> dict[int, torch.Tensor]:
         """The matrix of every block op, built group by group (see :func:`_group_blocks`)."""
         out: dict[int, torch.Tensor] = {}
-        for members, positions in self._groups:
+        for is_shared, members, positions in plan.groups:
+            one_q = one_qs[is_shared]
             full = None
             for factors in positions:  # window positions, least significant qubit first
                 mat = None
@@ -335,7 +375,7 @@ def _is_real(op: _Op) -> bool:
     if op.kind == "param":
         return op.name == "ry"
     tensors = [op.data] if op.kind in ("diag", "const") else []
-    if op.kind == "block":
+    if op.kind == "layer":
         tensors = [payload for fs in op.factors.values() for kind, payload in fs if kind == "const"]
     return all(bool((t.imag == 0).all()) for t in tensors if t is not None and t.is_complex())
 
@@ -343,26 +383,34 @@ def _is_real(op: _Op) -> bool:
 def _make_real(op: _Op) -> None:
     if op.kind in ("diag", "const"):
         op.data = op.data.real.contiguous()
-    if op.kind == "block":
+    if op.kind == "layer":
         op.factors = {q: [(k, p.real.contiguous() if k == "const" else p) for k, p in fs]
                       for q, fs in op.factors.items()}
 
 
 # -- gate application ---
 def _flush(pending: dict[int, list], dtype: torch.dtype) -> list[_Op]:
-    """Turn pending single-qubit gates into "block" ops over windows of up to _WINDOW neighbouring qubits."""
-    ops = []
-    qubits = sorted(pending)
-    i = 0
-    while i < len(qubits):
-        window = [qubits[i]]
-        while (i + len(window) < len(qubits) and len(window) < _WINDOW
-               and qubits[i + len(window)] == window[-1] + 1):
-            window.append(qubits[i + len(window)])
-        ops.append(_Op("block", tuple(window), "fused", factors={q: pending[q] for q in window}))
-        i += len(window)
+    """Pending single-qubit gates as one "layer" op (the planner splits it into windows)."""
+    ops = [_Op("layer", tuple(sorted(pending)), "fused", factors=dict(pending))] if pending else []
     pending.clear()
     return ops
+
+
+def _plan(ops: list[_Op], n: int):
+    """The state-evolution program of the logical ops (see :mod:`qfl_qiskit.execution.sv_program`)."""
+    planner = Planner(n)
+    for op in ops:
+        if op.kind == "layer":
+            factors = op.factors or {}
+            planner.layer(set(op.qubits), _WINDOW,
+                          lambda qs, f=factors: _Op("block", qs, "fused", factors={q: f[q] for q in qs}))
+        elif op.kind == "perm":
+            planner.permutation(op.data.numpy())
+        elif op.kind == "diag":
+            planner.diagonal(op.data)
+        else:
+            planner.matrix(op)
+    return planner.finish()
 
 
 class _OneQubitMatrices:
@@ -389,19 +437,45 @@ class _OneQubitMatrices:
         return _param_matrix(name, [self.angles[:, c] for c in cols], self.dtype)
 
 
-def _group_blocks(ops: list[_Op]) -> list[tuple[list[int], list[list[object]]]]:
-    """Blocks with the same shape (window width, gate kinds per qubit) grouped, so that all their matrices are
-    built with one batched op per factor instead of a few small ops per block (Python overhead dominates here).
+class _Sharing:
+    """How one set of shared parameter columns splits the gates: angle columns and block groups built once per
+    batch (shared) or once per row."""
 
-    Returns (op indices, per window position: per factor: stacked constant (NB, 1, d, d) or (gate name, columns)).
+    def __init__(self, columns: tuple[int, ...], angle_shared: np.ndarray, mats: list[_Op],
+                 one_q_cols: dict[str, list[int]]) -> None:
+        self.columns = list(columns)
+        shared = angle_shared if columns else np.zeros_like(angle_shared)
+        self.shared_params = {j for j, op in enumerate(mats) if op.kind == "param" and shared[list(op.angles)].all()}
+
+        def block_shared(op: _Op) -> bool:
+            return all(shared[list(payload)].all() for fs in op.factors.values() for kind, payload in fs
+                       if kind != "const")
+
+        self.groups = _group_blocks(mats, block_shared)
+        # angle columns each side builds: those of the blocks built once per batch, and of the blocks built per row
+        used: tuple[set[int], set[int]] = (set(), set())
+        for flag, members, _ in self.groups:
+            for i in members:
+                used[flag].update(c for fs in mats[i].factors.values() for kind, p in fs if kind != "const" for c in p)
+        self.row_cols = {k: [c for c in cs if c in used[0]] for k, cs in one_q_cols.items()}
+        self.shared_cols = {k: [c for c in cs if c in used[1]] for k, cs in one_q_cols.items()}
+
+
+def _group_blocks(ops: list[_Op], is_shared) -> list[tuple[bool, list[int], list[list[object]]]]:
+    """Blocks with the same shape (window width, gate kinds per qubit, shared or per row) grouped, so that all
+    their matrices are built with one batched op per factor instead of a few small ops per block (Python overhead
+    dominates here).
+
+    Returns (shared, op indices, per window position: per factor: stacked constant (NB, 1, d, d) or (gate name,
+    columns)).
     """
     groups: dict[tuple, list[int]] = {}
     for i, op in enumerate(ops):
         if op.kind == "block":
-            sig = tuple(tuple(kind for kind, _ in op.factors[q]) for q in op.qubits)
+            sig = (bool(is_shared(op)), *(tuple(kind for kind, _ in op.factors[q]) for q in op.qubits))
             groups.setdefault(sig, []).append(i)
     out = []
-    for sig, members in groups.items():
+    for (flag, *sig), members in groups.items():
         positions = []
         for pos, kinds in enumerate(sig):
             factors = []
@@ -412,5 +486,5 @@ def _group_blocks(ops: list[_Op]) -> list[tuple[list[int], list[list[object]]]]:
                 else:
                     factors.append((kind, [p[0] if len(p) == 1 else p for p in payloads]))
             positions.append(factors)
-        out.append((members, positions))
+        out.append((flag, members, positions))
     return out

@@ -70,6 +70,8 @@ class QuantumLayer(nn.Module):
         self.circuit = circuit if circuit is not None else qnn.circuit
         self.observables = tuple(qnn.observables)
         self.register_buffer("_perm", torch.as_tensor(_column_map(qnn, self.circuit), dtype=torch.long))
+        # circuit columns holding weights: the same in every row, so the exact simulator builds them once a batch
+        self._weight_columns = [i for i, c in enumerate(self._perm.tolist()) if c >= qnn.num_inputs]
         gen = torch.Generator().manual_seed(weight_seed)
         init = (torch.rand(qnn.num_weights, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
         self.weights = nn.Parameter(init)
@@ -103,7 +105,8 @@ class QuantumLayer(nn.Module):
         self.calls += 1
         if self.gradient == "autograd":
             assert isinstance(self.estimator, ExactEstimator)
-            return self.estimator.evaluate(self.circuit, self.observables, values).to(inputs.dtype)
+            return self.estimator.evaluate(self.circuit, self.observables, values,
+                                           shared=self._weight_columns).to(inputs.dtype)
         return _EstimatorFunction.apply(values, self)
 
     # -- estimator calls for the non-autograd paths ------------------------------------------------------------

@@ -252,6 +252,69 @@ def test_batch_shapes_agree():
     assert torch.allclose(states[1, 2], compiled.statevector(torch.tensor(values[1, 2])), atol=1e-13)
 
 
+def _shared_vs_plain(compiled: CompiledCircuit, observables, inputs: torch.Tensor, weights: torch.Tensor,
+                     shared: list[int]):
+    """Values and gradients (weights, inputs) with the shared-columns fast path and without it."""
+    out = []
+    for cols in (shared, []):
+        w = weights.clone().requires_grad_(True)
+        x = inputs.clone().requires_grad_(True)
+        values = torch.empty(x.shape[0], compiled.num_parameters, dtype=torch.float64)
+        per_row = [c for c in range(compiled.num_parameters) if c not in shared]
+        values = torch.zeros_like(values).index_copy(1, torch.tensor(per_row, dtype=torch.long), x)
+        values = values.index_copy(1, torch.tensor(shared, dtype=torch.long), w.expand(x.shape[0], -1))
+        evs = compiled.expectations(values, observables, shared=cols)
+        (evs * torch.linspace(0.5, 1.5, evs.numel(), dtype=torch.float64).reshape(evs.shape)).sum().backward()
+        out.append((evs.detach().numpy(), w.grad.numpy(), x.grad.numpy()))
+    return out
+
+
+@pytest.mark.parametrize(
+    "qnn",
+    [build_qfl(QFLSpec(modalities=2, features=2, degree=2)), build_mma(MMASpec(), (True, False, True))],
+    ids=["qfl", "mma-partial"],
+)
+def test_shared_columns_give_the_same_values_and_gradients(qnn):
+    compiled = compile_circuit(qnn.circuit)
+    weights = {p for p in qnn.weights}
+    shared = [i for i, p in enumerate(compiled.parameters) if p in weights]
+    rng = np.random.default_rng(6)
+    x = torch.tensor(rng.uniform(-2, 2, (5, compiled.num_parameters - len(shared))))
+    w = torch.tensor(rng.uniform(-2, 2, len(shared)))
+    (fast, fast_gw, fast_gx), (plain, plain_gw, plain_gx) = _shared_vs_plain(compiled, qnn.observables, x, w, shared)
+    assert np.abs(fast - plain).max() < 1e-12 and np.ptp(plain, axis=0).max() > 1e-3
+    assert np.abs(fast_gw - plain_gw).max() < 1e-12 and np.abs(plain_gw).max() > 1e-3
+    assert np.abs(fast_gx - plain_gx).max() < 1e-12 and np.abs(plain_gx).max() > 1e-3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(linear_angle_circuits(), st.data())
+def test_property_shared_columns_match_per_row_evaluation(case, data):
+    qc, values = case
+    compiled = compile_circuit(qc)
+    p = compiled.num_parameters
+    shared = sorted(data.draw(st.sets(st.integers(0, p - 1), max_size=p)))
+    x = torch.tensor(values[:, [c for c in range(p) if c not in shared]])
+    w = torch.tensor(values[0, shared])
+    ops = [SparsePauliOp("Z" * qc.num_qubits), SparsePauliOp.from_list([("Y" + "X" * (qc.num_qubits - 1), 0.7)])]
+    (fast, fast_gw, fast_gx), (plain, plain_gw, plain_gx) = _shared_vs_plain(compiled, ops, x, w, shared)
+    assert np.abs(fast - plain).max() < 1e-10
+    assert np.abs(fast_gw - plain_gw).max(initial=0) < 1e-10 and np.abs(fast_gx - plain_gx).max(initial=0) < 1e-10
+
+
+def test_shared_columns_must_be_equal_across_rows_and_in_range():
+    qnn = build_qfl(QFLSpec(modalities=2, features=2))
+    compiled = compile_circuit(qnn.circuit)
+    p = compiled.num_parameters
+    values = torch.zeros(3, p, dtype=torch.float64)
+    values[2, 1] = 0.5
+    with pytest.raises(ValueError, match="columns declared shared differ between rows"):
+        compiled.expectations(values, qnn.observables, shared=[0, 1])
+    with pytest.raises(ValueError, match=f"outside 0..{p - 1}"):
+        compiled.expectations(values, qnn.observables, shared=[p])
+    assert compiled.expectations(values, qnn.observables, shared=[0]).shape == (3, len(qnn.observables))
+
+
 def test_complex64_is_close_and_float32():
     qnn = build_qfl(QFLSpec(modalities=2, features=2))
     values = torch.tensor(qnn.parameter_values(np.full(qnn.num_inputs, 0.3), np.linspace(-1, 1, qnn.num_weights)))
