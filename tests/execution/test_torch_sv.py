@@ -315,6 +315,46 @@ def test_shared_columns_must_be_equal_across_rows_and_in_range():
     assert compiled.expectations(values, qnn.observables, shared=[0]).shape == (3, len(qnn.observables))
 
 
+def test_retained_graphs_keep_their_own_workspaces():
+    # the simulator reuses state buffers between runs; a graph still alive (retain_graph) must not see them change
+    qnn = build_qfl(QFLSpec(modalities=2, features=2, degree=2))
+    compiled = compile_circuit(qnn.circuit)
+    rng = np.random.default_rng(8)
+    a, b = (torch.tensor(rng.uniform(-2, 2, (4, compiled.num_parameters)), requires_grad=True) for _ in range(2))
+    out_a = compiled.expectations(a, qnn.observables).sum()
+    out_b = compiled.expectations(b, qnn.observables).sum()  # a second run while a's graph is alive
+    out_a.backward(retain_graph=True)
+    first = a.grad.clone()
+    for _ in range(3):  # more runs and backward passes in between
+        c = torch.tensor(rng.uniform(-2, 2, (4, compiled.num_parameters)), requires_grad=True)
+        compiled.expectations(c, qnn.observables).sum().backward()
+    a.grad = None
+    out_a.backward()
+    out_b.backward()
+    assert torch.equal(a.grad, first) and np.abs(first.numpy()).max() > 1e-3
+    b_fresh = b.detach().clone().requires_grad_(True)
+    compiled.expectations(b_fresh, qnn.observables).sum().backward()
+    assert torch.equal(b.grad, b_fresh.grad)
+
+
+def test_buffer_pool_reuses_only_returned_buffers():
+    from qfl_qiskit.execution.sv_program import BufferPool, Lease
+
+    pool = BufferPool(limit_bytes=1 << 10, per_shape=1)
+    x = pool.take((2, 8), torch.float64)
+    y = pool.take((2, 8), torch.float64)
+    assert x.data_ptr() != y.data_ptr()  # x is still out
+    pool.give(x)
+    assert pool.take((2, 8), torch.float64) is x
+    lease = Lease(pool, y)
+    assert pool.take((2, 8), torch.float64) is not y
+    del lease
+    assert pool.take((2, 8), torch.float64) is y
+    big = pool.take((2, 1024), torch.float64)  # 16 KiB > limit: not kept
+    pool.give(big)
+    assert pool.take((2, 1024), torch.float64) is not big
+
+
 def test_complex64_is_close_and_float32():
     qnn = build_qfl(QFLSpec(modalities=2, features=2))
     values = torch.tensor(qnn.parameter_values(np.full(qnn.num_inputs, 0.3), np.linspace(-1, 1, qnn.num_weights)))
