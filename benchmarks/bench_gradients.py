@@ -219,9 +219,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     first: dict[str, float] = {}
     for name, step in peers.items():
-        t0 = time.perf_counter()
-        grad = step()  # also the warm-up call
-        first[name] = time.perf_counter() - t0
+        grad = step()  # also the warm-up call (it compiles / builds, so it is not timed)
+        if "qiskit-machine-learning" not in name:
+            first[name] = timed(step, 1, warmup=False)  # sets the burst length below
         if reference_grad is None:
             reference_grad = grad
         rows.append({"stack": name, "max_grad_diff_vs_exact": float(np.max(np.abs(grad - reference_grad)))})
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fast = [r for r in rows if "qiskit-machine-learning" not in r["stack"]]
     for _ in range(repeats):
         for r in fast:
-            burst = 1 if args.quick else max(1, min(10, int(0.2 / first[r["stack"]])))
+            burst = 1 if args.quick else max(1, min(20, int(0.3 / first[r["stack"]])))
             r.setdefault("round_seconds", []).append(timed(peers[r["stack"]], burst, warmup=burst > 1))
     for r in rows:
         if "round_seconds" not in r:

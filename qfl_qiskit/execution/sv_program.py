@@ -1,20 +1,27 @@
 """The exact simulator's state-evolution program: a qubit-layout plan and one autograd kernel that runs it.
 
-Why a layout: a gate matrix on the top (most significant) k bits of the state index is one well-shaped batched
-matmul, (B, 2^k, 2^k) @ (B, 2^k, 2^(n-k)), with no copies. A gate in the middle of the index needs a transpose in
-and out (two copies), and one on the bottom bits a skinny matmul that BLAS runs about 3x slower (measured on the
-reference model). So the planner keeps track of which circuit qubit sits at which bit of the stored state (the
-"physical" order) and, before each matrix, gathers the state so the gate's qubits are on top. A relabelling is an
-index gather, and consecutive gathers compose into one: CX chains (permutations) and relayouts cost a single gather
-together.
+A batch of states is stored in one of two memory layouts, chosen per gate:
+
+- "BN", (B, 2^n): each row one state. A gate matrix that differs per row (it depends on the inputs) is applied on
+  the top (most significant) k bits of the index as one batched matmul (B, 2^k, 2^k) @ (B, 2^k, 2^(n-k)); a gate
+  lower in the index would need copies or skinny matmuls (measured 2-3x slower), so the planner first relabels the
+  qubits to put the gate's qubits on top.
+- "NB", (2^n, B): each column one state. A gate matrix shared by the whole batch (it depends on weights only) is
+  applied on any contiguous run of index bits as (hi, 2^k, 2^k) @ (hi, 2^k, low * B): the batch sits in the
+  columns, so the matmul is wide whatever the position, and a layer of weight gates needs no relabelling at all.
+
+The planner tracks which circuit qubit sits at which bit of the stored index (the "physical" order). A relabelling
+is an index gather, and consecutive gathers compose into one: CX chains (permutations) and relayouts cost a single
+gather together. Switching layout is one transpose copy, made only where the kind of gate changes.
 
 Why a hand-written backward: autograd through the same ops records a dozen view / transpose / expand nodes per gate
 and dominates the time at QNN sizes. The backward of a program is short: a gather with the inverse index, a
-conjugated diagonal, or two matmuls (the state gradient m^H G and the matrix gradient G s^H) per matrix.
+conjugated diagonal, a transpose, or two matmuls (the state gradient m^H G and the matrix gradient G s^H) per matrix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,115 +30,10 @@ import torch
 from torch.autograd.function import once_differentiable
 
 
-@dataclass
-class Program:
-    """Steps on a state stored in the planned layout; it ends in Qiskit's order (qubit q = bit q).
-
-    Steps: ``("gather", src, inverse)`` (new[:, i] = old[:, src[i]]), ``("diag", vector)``, and ``("mat", j, k)``
-    (apply matrix j of the run on the top k bits). ``mats[j]`` is the compiled op that yields matrix j, with its
-    qubits listed least significant local bit first.
-    """
-
-    num_qubits: int
-    steps: list[tuple[Any, ...]] = field(default_factory=list)
-    mats: list[Any] = field(default_factory=list)
-    pool: BufferPool = field(default_factory=lambda: BufferPool())
-
-
-class Planner:
-    """Builds a :class:`Program` from ops in circuit order, tracking the physical order of the qubits."""
-
-    def __init__(self, num_qubits: int) -> None:
-        self.n = num_qubits
-        self.order = list(range(num_qubits - 1, -1, -1))  # circuit qubit at each position, most significant first
-        self._idx = np.arange(1 << num_qubits)
-        self.program = Program(num_qubits)
-
-    def _physical(self, order: list[int]) -> np.ndarray:
-        """Physical index of every logical basis state under ``order``."""
-        out = np.zeros_like(self._idx)
-        for pos, q in enumerate(order):
-            out |= ((self._idx >> q) & 1) << (self.n - 1 - pos)
-        return out
-
-    def _gather(self, src: np.ndarray) -> None:
-        steps = self.program.steps
-        if steps and steps[-1][0] == "gather":  # gather after gather: one gather
-            src = steps[-1][1][src]
-            steps.pop()
-        if not np.array_equal(src, self._idx):
-            steps.append(("gather", src, np.argsort(src)))
-
-    def relayout(self, order: list[int]) -> None:
-        """Store the state in ``order`` from here on."""
-        if order == self.order:
-            return
-        src = np.empty_like(self._idx)
-        src[self._physical(order)] = self._physical(self.order)
-        self._gather(src)
-        self.order = order
-
-    def permutation(self, src_logical: np.ndarray) -> None:
-        """A basis permutation given in Qiskit's order: new[i] = old[src_logical[i]]."""
-        phys = self._physical(self.order)
-        src = np.empty_like(self._idx)
-        src[phys] = phys[src_logical]
-        self._gather(src)
-
-    def diagonal(self, vector_logical: torch.Tensor) -> None:
-        """A diagonal gate given as its full vector in Qiskit's order."""
-        vec = torch.empty_like(vector_logical)
-        vec[torch.as_tensor(self._physical(self.order))] = vector_logical
-        steps = self.program.steps
-        if steps and steps[-1][0] == "diag":
-            steps[-1] = ("diag", steps[-1][1] * vec)
-        else:
-            steps.append(("diag", vec))
-
-    def _top(self, qubits_msb_first: list[int]) -> None:
-        k = len(qubits_msb_first)
-        if self.order[:k] != qubits_msb_first:
-            self.relayout(qubits_msb_first + [q for q in self.order if q not in qubits_msb_first])
-
-    def matrix(self, op: Any) -> None:
-        """A gate matrix on ``op.qubits`` (local bit j is ``op.qubits[j]``, Qiskit's convention)."""
-        self._top(list(reversed(op.qubits)))
-        self.program.steps.append(("mat", len(self.program.mats), len(op.qubits)))
-        self.program.mats.append(op)
-
-    def layer(self, qubits: set[int], window: int, make_block: Any) -> None:
-        """Single-qubit gates on ``qubits`` (they commute), fused into blocks of at most ``window`` qubits.
-
-        The qubits are brought to the top in their current relative order (no gather if they already are), split
-        into near-equal windows, and each window is rotated to the top in turn. ``make_block(qubits_lsb_first)``
-        returns the op of one window.
-        """
-        top = [q for q in self.order if q in qubits]
-        self._top(top)
-        count = -(-len(top) // window)
-        sizes = [len(top) // count + (i < len(top) % count) for i in range(count)]
-        for i, size in enumerate(sizes):
-            if i:
-                prev = sizes[i - 1]
-                self.relayout(self.order[prev:] + self.order[:prev])
-            self.matrix(make_block(tuple(reversed(self.order[:size]))))
-
-    def finish(self) -> Program:
-        """Return the program, ending in Qiskit's qubit order."""
-        self.relayout(list(range(self.n - 1, -1, -1)))
-        steps = []
-        for step in self.program.steps:  # index tensors once, at compile time
-            if step[0] == "gather":
-                step = ("gather", torch.as_tensor(step[1]), torch.as_tensor(step[2]))
-            steps.append(step)
-        self.program.steps = steps
-        return self.program
-
-
 class BufferPool:
     """State-sized buffers reused across evaluations.
 
-    Why: a run writes one (B, 2^n) state per step; a fresh allocation of that size is new memory from the kernel,
+    Why: a run writes one 2^n x B state per step; a fresh allocation of that size is new memory from the kernel,
     and its page faults cost more than the arithmetic at QNN sizes (a gather into kept fresh buffers measured about
     5x slower than into a reused one on the reference model). Buffers go back to the pool explicitly (scratch space)
     or when the :class:`Lease` holding them is dropped (an autograd node's workspace, freed with its graph), so a
@@ -166,59 +68,244 @@ class Lease:
         self.pool.give(self.buf)
 
 
-def _gather(state: torch.Tensor, index: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    # torch.gather with an expanded index: about 3x faster than state[:, index] for (32, 1024) states
-    return torch.gather(state, 1, index.expand(state.shape[0], -1), out=out)
+@dataclass
+class Program:
+    """Steps on a batch of states; it starts and ends in layout BN and Qiskit's order (qubit q = bit q).
+
+    Steps (``nb``: the step runs in layout NB):
+
+    - ``("gather", src, inverse, nb)``: new[i] = old[src[i]] along the index;
+    - ``("diag", vector, nb)``: a diagonal gate (the vector shaped to broadcast in its layout);
+    - ``("layout", nb)``: transpose into layout NB (``nb`` true) or back to BN;
+    - ``("mat", j, k, nb, hi)``: matrix j of the run on k index bits: the top k bits in BN; in NB the k bits below
+      the top log2(hi) bits.
+
+    ``mats[j]`` is the compiled op that yields matrix j, its qubits listed least significant local bit first.
+    """
+
+    num_qubits: int
+    steps: list[tuple[Any, ...]] = field(default_factory=list)
+    mats: list[Any] = field(default_factory=list)
+    pool: BufferPool = field(default_factory=BufferPool)
 
 
-def _batched(mat: torch.Tensor, bsz: int) -> torch.Tensor:
+class Planner:
+    """Builds a :class:`Program` from ops in circuit order, tracking the physical order of the qubits and the layout.
+
+    Args:
+        num_qubits: n.
+        shared: Whether an op runs in layout NB (its matrix must then be the same for the whole batch).
+    """
+
+    def __init__(self, num_qubits: int, shared: Callable[[Any], bool]) -> None:
+        self.n = num_qubits
+        self.order = list(range(num_qubits - 1, -1, -1))  # circuit qubit at each position, most significant first
+        self.nb = False
+        self._shared = shared
+        self._idx = np.arange(1 << num_qubits)
+        self.program = Program(num_qubits)
+
+    def _physical(self, order: list[int]) -> np.ndarray:
+        """Physical index of every logical basis state under ``order``."""
+        out = np.zeros_like(self._idx)
+        for pos, q in enumerate(order):
+            out |= ((self._idx >> q) & 1) << (self.n - 1 - pos)
+        return out
+
+    def _gather(self, src: np.ndarray) -> None:
+        steps = self.program.steps
+        if steps and steps[-1][0] == "gather":  # gather after gather: one gather
+            src = steps[-1][1][src]
+            steps.pop()
+        if not np.array_equal(src, self._idx):
+            steps.append(("gather", src, np.argsort(src), self.nb))
+
+    def _layout(self, nb: bool) -> None:
+        if nb != self.nb:
+            self.program.steps.append(("layout", nb))
+            self.nb = nb
+
+    def relayout(self, order: list[int]) -> None:
+        """Store the state in ``order`` from here on."""
+        if order == self.order:
+            return
+        src = np.empty_like(self._idx)
+        src[self._physical(order)] = self._physical(self.order)
+        self._gather(src)
+        self.order = order
+
+    def permutation(self, src_logical: np.ndarray) -> None:
+        """A basis permutation given in Qiskit's order: new[i] = old[src_logical[i]]."""
+        phys = self._physical(self.order)
+        src = np.empty_like(self._idx)
+        src[phys] = phys[src_logical]
+        self._gather(src)
+
+    def diagonal(self, vector_logical: torch.Tensor) -> None:
+        """A diagonal gate given as its full vector in Qiskit's order."""
+        vec = torch.empty_like(vector_logical)
+        vec[torch.as_tensor(self._physical(self.order))] = vector_logical
+        steps = self.program.steps
+        if steps and steps[-1][0] == "diag" and steps[-1][2] == self.nb:
+            steps[-1] = ("diag", steps[-1][1] * vec, self.nb)
+        else:
+            steps.append(("diag", vec, self.nb))
+
+    def _place(self, qubits_msb_first: list[int], anywhere: bool) -> int:
+        """Make the qubits consecutive positions in this order (on top unless ``anywhere``); return the first."""
+        k = len(qubits_msb_first)
+        if anywhere:
+            for pos in range(self.n - k + 1):
+                if self.order[pos:pos + k] == qubits_msb_first:
+                    return pos
+        if self.order[:k] != qubits_msb_first:
+            self.relayout(qubits_msb_first + [q for q in self.order if q not in qubits_msb_first])
+        return 0
+
+    def _emit(self, op: Any, pos: int) -> None:
+        k = len(op.qubits)
+        self.program.steps.append(("mat", len(self.program.mats), k, self.nb, 1 << pos))
+        self.program.mats.append(op)
+
+    def matrix(self, op: Any) -> None:
+        """A gate matrix on ``op.qubits`` (local bit j is ``op.qubits[j]``, Qiskit's convention)."""
+        self._layout(self._shared(op))
+        self._emit(op, self._place(list(reversed(op.qubits)), anywhere=self.nb))
+
+    def layer(self, factors: dict[int, list], window: int, make_block: Callable[[tuple[int, ...]], Any]) -> None:
+        """Single-qubit gates (they commute), per qubit, fused into blocks of at most ``window`` qubits.
+
+        Qubits whose gates are shared by the batch run in layout NB, in blocks of consecutive positions wherever
+        they are; the others in layout BN, brought to the top in their current relative order (no gather if they
+        already are), split into near-equal windows, each rotated to the top in turn. ``make_block(qubits)``
+        (least significant first) returns the op of one window.
+        """
+        kinds = {q: self._shared(make_block((q,))) for q in factors}
+        groups = [[q for q in self.order if q in factors and kinds[q] == nb] for nb in (True, False)]
+        for nb in sorted((True, False), key=lambda v: v != self.nb):  # the current layout first
+            qubits = groups[0 if nb else 1]
+            if not qubits:
+                continue
+            self._layout(nb)
+            if nb:
+                runs: list[list[int]] = []  # consecutive positions
+                for q in qubits:
+                    if runs and self.order.index(q) == self.order.index(runs[-1][-1]) + 1:
+                        runs[-1].append(q)
+                    else:
+                        runs.append([q])
+                for run in runs:
+                    start = self.order.index(run[0])
+                    for offset, size in _chunks(len(run), window):
+                        self._emit(make_block(tuple(reversed(run[offset:offset + size]))), start + offset)
+                continue
+            self._place(qubits, anywhere=False)
+            prev = 0
+            for _, size in _chunks(len(qubits), window):
+                if prev:
+                    self.relayout(self.order[prev:] + self.order[:prev])
+                self._emit(make_block(tuple(reversed(self.order[:size]))), 0)
+                prev = size
+
+    def finish(self) -> Program:
+        """Return the program, ending in layout BN and Qiskit's qubit order."""
+        self.relayout(list(range(self.n - 1, -1, -1)))
+        self._layout(False)
+        steps = []
+        n = 1 << self.n
+        for step in self.program.steps:  # tensors in their run-time form, once, at compile time
+            if step[0] == "gather":
+                step = ("gather", torch.as_tensor(step[1]), torch.as_tensor(step[2]), step[3])
+            elif step[0] == "diag" and step[2]:
+                step = ("diag", step[1].reshape(n, 1), True)
+            steps.append(step)
+        self.program.steps = steps
+        return self.program
+
+
+def _chunks(length: int, window: int) -> list[tuple[int, int]]:
+    """(offset, size) of near-equal chunks of at most ``window``."""
+    count = -(-length // window)
+    sizes = [length // count + (i < length % count) for i in range(count)]
+    return [(sum(sizes[:i]), s) for i, s in enumerate(sizes)]
+
+
+def _batched(mat: torch.Tensor, count: int) -> torch.Tensor:
     # a shared (d, d) matrix as a stride-0 batch: bmm takes it without a copy (matmul's broadcasting copies the
     # state instead, measured 2x slower)
-    return mat.expand(bsz, *mat.shape) if mat.ndim == 2 else mat
+    return mat.expand(count, *mat.shape) if mat.ndim == 2 else mat
 
 
 def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backward: bool = False) -> torch.Tensor:
     """One program step from ``state`` into ``out`` (the adjoint step when ``backward``)."""
-    kind, bsz = step[0], state.shape[0]
+    kind = step[0]
     if kind == "gather":
-        return _gather(state, step[2] if backward else step[1], out)
+        index = step[2] if backward else step[1]
+        if step[3]:
+            return torch.index_select(state, 0, index, out=out)
+        # torch.gather with an expanded index: about 3x faster than state[:, index] for (32, 1024) states
+        return torch.gather(state, 1, index.expand(state.shape[0], -1), out=out)
     if kind == "diag":
         return torch.mul(state, step[1].conj() if backward else step[1], out=out)
+    if kind == "layout":
+        return out.copy_(state.t())
     m, d = mats[step[1]], 1 << step[2]
-    torch.bmm(_batched(m.mH if backward else m, bsz), state.view(bsz, d, -1), out=out.view(bsz, d, -1))
+    if backward:
+        m = m.mH
+    count = step[4] if step[3] else state.shape[0]
+    torch.bmm(_batched(m, count), state.view(count, d, -1), out=out.view(count, d, -1))
+    return out
+
+
+def _matrix_grad(step: tuple, grad: torch.Tensor, state: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
+    """Gradient of a "mat" step's matrix: G s^H summed over what the matrix is shared by."""
+    d = 1 << step[2]
+    count = step[4] if step[3] else grad.shape[0]
+    g = torch.bmm(grad.view(count, d, -1), state.view(count, d, -1).mH)  # (count, d, d)
+    return g.sum(0) if mat.ndim == 2 else g
+
+
+def _shapes(program: Program, bsz: int) -> list[tuple[int, int]]:
+    """Shape of the state after every step."""
+    n, nb, out = 1 << program.num_qubits, False, []
+    for step in program.steps:
+        if step[0] == "layout":
+            nb = step[1]
+        out.append((n, bsz) if nb else (bsz, n))
     return out
 
 
 class Evolve(torch.autograd.Function):
-    """state -> program(state) with gate matrices ``mats`` (each (B, d, d) or shared (d, d)); differentiable with
-    respect to the state and every matrix. Intermediate states live in buffers of the program's pool; the result
-    and the gradients are fresh tensors."""
+    """state (B, 2^n) -> program(state) with gate matrices ``mats`` (each (B, d, d) or shared (d, d));
+    differentiable with respect to the state and every matrix. Intermediate states live in buffers of the
+    program's pool; the result and the gradients are fresh tensors."""
 
     @staticmethod
     def forward(ctx, program: Program, state: torch.Tensor, *mats: torch.Tensor):  # type: ignore[override]
         keep = any(ctx.needs_input_grad)
-        steps, shape = program.steps, tuple(state.shape)
+        steps, pool, dtype = program.steps, program.pool, state.dtype
         if not steps:
             return state.clone()
-        pool = program.pool
-        scratch = [pool.take(shape, state.dtype), pool.take(shape, state.dtype)]
+        size, start = state.numel(), tuple(state.shape)
+        scratch = [pool.take((size,), dtype), pool.take((size,), dtype)]
         # the input of every matrix step is kept for the backward pass
-        work = pool.take((len(program.mats), *shape), state.dtype) if keep and program.mats else None
+        work = pool.take((len(program.mats), size), dtype) if keep and program.mats else None
         inputs: list[torch.Tensor] = []
+        shapes = _shapes(program, state.shape[0])
         k = 0
         for i, step in enumerate(steps):
             if step[0] == "mat" and keep:
                 inputs.append(state)
             if i == len(steps) - 1:
-                out = torch.empty(shape, dtype=state.dtype)
+                out = torch.empty(shapes[i], dtype=dtype)
             elif keep and steps[i + 1][0] == "mat":
-                out, k = work[k], k + 1  # type: ignore[index]
+                out, k = work[k].view(shapes[i]), k + 1  # type: ignore[index]
             else:
-                out = scratch[1] if state is scratch[0] else scratch[0]
+                out = (scratch[1] if state.data_ptr() == scratch[0].data_ptr() else scratch[0]).view(shapes[i])
             state = _step(step, state, mats, out)
         for buf in scratch:
             pool.give(buf)
-        ctx.program = program
+        ctx.program, ctx.shapes, ctx.start = program, shapes, start
         if keep:
             # the node keeps the workspace until its graph is freed; then the lease returns it to the pool
             ctx.inputs, ctx.lease = inputs, Lease(pool, work) if work is not None else None
@@ -233,20 +320,22 @@ class Evolve(torch.autograd.Function):
         wants = ctx.needs_input_grad[2:]
         grads: list[torch.Tensor | None] = [None] * len(mats)
         grad = grad.contiguous()
-        shape = tuple(grad.shape)
-        scratch = [program.pool.take(shape, grad.dtype), program.pool.take(shape, grad.dtype)]
-        bsz, k = shape[0], len(ctx.inputs)
-        steps = program.steps
+        dtype = grad.dtype
+        scratch = [program.pool.take((grad.numel(),), dtype), program.pool.take((grad.numel(),), dtype)]
+        steps, k = program.steps, len(ctx.inputs)
+        before = [ctx.start, *ctx.shapes[:-1]]  # the state's shape before each step
         for i in range(len(steps) - 1, -1, -1):
             step = steps[i]
             if step[0] == "mat":
-                j, d = step[1], 1 << step[2]
                 k -= 1
-                if wants[j]:
-                    gm = torch.bmm(grad.view(bsz, d, -1), ctx.inputs[k].view(bsz, d, -1).mH)  # (B, d, d)
-                    grads[j] = gm.sum(0) if mats[j].ndim == 2 else gm
-            out = torch.empty(shape, dtype=grad.dtype) if i == 0 else (
-                scratch[1] if grad is scratch[0] else scratch[0])
+                if wants[step[1]]:
+                    grads[step[1]] = _matrix_grad(step, grad, ctx.inputs[k], mats[step[1]])
+            if i == 0:
+                if not ctx.needs_input_grad[1]:
+                    break
+                out = torch.empty(before[i], dtype=dtype)
+            else:
+                out = (scratch[1] if grad.data_ptr() == scratch[0].data_ptr() else scratch[0]).view(before[i])
             grad = _step(step, grad, mats, out, backward=True)
         for buf in scratch:
             program.pool.give(buf)

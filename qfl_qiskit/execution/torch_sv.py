@@ -31,7 +31,7 @@ from qfl_qiskit.execution.gate_ops import (
     _permutation_source,
 )
 from qfl_qiskit.execution.pauli import pauli_expectations as _pauli_expectations
-from qfl_qiskit.execution.sv_program import Evolve, Planner
+from qfl_qiskit.execution.sv_program import Evolve, Planner, Program
 
 
 _SKIP = {"barrier", "delay"}
@@ -142,7 +142,8 @@ def _matrix(op: object) -> np.ndarray:
 class CompiledCircuit:
     """A circuit compiled for batched evaluation; see :func:`compile_circuit`."""
 
-    def __init__(self, circuit: QuantumCircuit, dtype: torch.dtype) -> None:
+    def __init__(self, circuit: QuantumCircuit, dtype: torch.dtype, layout: str = "auto") -> None:
+        self.layout = layout
         self.num_qubits = circuit.num_qubits
         self.parameters = list(circuit.parameters)
         self.num_parameters = len(self.parameters)
@@ -206,7 +207,7 @@ class CompiledCircuit:
             for o in ops:
                 _make_real(o)
         self._phase_col = [table.add(ph) for ph in phases]
-        self._program = _plan(ops, n)
+        self._ops = ops
         self._sharings: dict[tuple[int, ...], _Sharing] = {}
         self._A = torch.as_tensor(np.array(table.rows).reshape(len(table.rows), self.num_parameters),
                                   dtype=self.real_dtype)
@@ -261,7 +262,8 @@ class CompiledCircuit:
             per_row[list(key)] = False
             # an angle is shared when it depends on shared columns only
             angle_shared = ~(self._A.numpy()[:, per_row] != 0).any(axis=1)
-            self._sharings[key] = _Sharing(key, angle_shared, self._program.mats, self._one_q_cols)
+            self._sharings[key] = _Sharing(key, angle_shared, self._ops, self.num_qubits, self._one_q_cols,
+                                           self.layout)
         return self._sharings[key]
 
     def _run(self, values: torch.Tensor, shared: Sequence[int] = ()) -> torch.Tensor:
@@ -278,7 +280,7 @@ class CompiledCircuit:
         one_q = (_OneQubitMatrices(angles, plan.row_cols, self.sim_dtype),
                  _OneQubitMatrices(first, plan.shared_cols, self.sim_dtype))
         mats = self._block_matrices(plan, one_q)
-        for j, op in enumerate(self._program.mats):
+        for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
             elif op.kind == "param":
@@ -286,7 +288,7 @@ class CompiledCircuit:
                 mats[j] = _param_matrix(op.name, [src[:, c] for c in op.angles], self.sim_dtype)
                 if src is first and plan.columns:
                     mats[j] = mats[j].squeeze(0)
-        return Evolve.apply(self._program, state, *(mats[j] for j in range(len(self._program.mats))))
+        return Evolve.apply(plan.program, state, *(mats[j] for j in range(len(plan.program.mats))))
 
     def _block_matrices(self, plan: _Sharing, one_qs: tuple[_OneQubitMatrices, _OneQubitMatrices]
                         ) -> dict[int, torch.Tensor]:
@@ -323,12 +325,16 @@ class CompiledCircuit:
         return state
 
 
-def compile_circuit(circuit: QuantumCircuit, *, dtype: torch.dtype = torch.complex128) -> CompiledCircuit:
+def compile_circuit(circuit: QuantumCircuit, *, dtype: torch.dtype = torch.complex128,
+                    layout: str = "auto") -> CompiledCircuit:
     """Compile ``circuit`` for batched, differentiable simulation.
 
     Args:
         circuit: A unitary circuit; gates outside :data:`SUPPORTED` are unrolled through their definitions.
         dtype: ``torch.complex128`` or ``torch.complex64``.
+        layout: How shared (weight-only) gates are run (:mod:`qfl_qiskit.execution.sv_program`): "rows" keeps
+            every state a row, "mixed" runs them on column-major states, "auto" (default) picks the plan with fewer
+            passes over the state. The values are the same; the choice only changes speed.
 
     Returns:
         The compiled circuit.
@@ -339,7 +345,9 @@ def compile_circuit(circuit: QuantumCircuit, *, dtype: torch.dtype = torch.compl
     """
     if dtype not in (torch.complex128, torch.complex64):
         raise ValueError(f"dtype must be torch.complex128 or torch.complex64, got {dtype}")
-    return CompiledCircuit(circuit, dtype)
+    if layout not in ("auto", "rows", "mixed"):
+        raise ValueError(f"layout must be auto, rows or mixed, got {layout!r}")
+    return CompiledCircuit(circuit, dtype, layout)
 
 
 def pauli_expectations(
@@ -396,13 +404,13 @@ def _flush(pending: dict[int, list], dtype: torch.dtype) -> list[_Op]:
     return ops
 
 
-def _plan(ops: list[_Op], n: int):
+def _plan(ops: list[_Op], n: int, is_shared) -> Program:
     """The state-evolution program of the logical ops (see :mod:`qfl_qiskit.execution.sv_program`)."""
-    planner = Planner(n)
+    planner = Planner(n, is_shared)
     for op in ops:
         if op.kind == "layer":
             factors = op.factors or {}
-            planner.layer(set(op.qubits), _WINDOW,
+            planner.layer(factors, _WINDOW,
                           lambda qs, f=factors: _Op("block", qs, "fused", factors={q: f[q] for q in qs}))
         elif op.kind == "perm":
             planner.permutation(op.data.numpy())
@@ -439,19 +447,31 @@ class _OneQubitMatrices:
 
 class _Sharing:
     """How one set of shared parameter columns splits the gates: angle columns and block groups built once per
-    batch (shared) or once per row."""
+    batch (shared) or once per row, and the program that runs them (shared gates in layout NB)."""
 
-    def __init__(self, columns: tuple[int, ...], angle_shared: np.ndarray, mats: list[_Op],
-                 one_q_cols: dict[str, list[int]]) -> None:
+    def __init__(self, columns: tuple[int, ...], angle_shared: np.ndarray, ops: list[_Op], n: int,
+                 one_q_cols: dict[str, list[int]], layout: str) -> None:
         self.columns = list(columns)
         shared = angle_shared if columns else np.zeros_like(angle_shared)
-        self.shared_params = {j for j, op in enumerate(mats) if op.kind == "param" and shared[list(op.angles)].all()}
 
-        def block_shared(op: _Op) -> bool:
-            return all(shared[list(payload)].all() for fs in op.factors.values() for kind, payload in fs
-                       if kind != "const")
+        def is_shared(op: _Op) -> bool:
+            if op.kind == "param":
+                return bool(shared[list(op.angles)].all())
+            if op.kind == "block":
+                return all(shared[list(payload)].all() for fs in op.factors.values() for kind, payload in fs
+                           if kind != "const")
+            return True  # constant matrices
 
-        self.groups = _group_blocks(mats, block_shared)
+        # shared gates may run in layout NB (no relabelling within a layer, but a transpose to get there); keep that
+        # plan only when it makes fewer passes over the state than the all-BN one (it does on wide weight layers,
+        # not on small or input-heavy circuits such as the default QFL model)
+        plans = [_plan(ops, n, lambda op: False)] if layout != "mixed" else []
+        if layout != "rows":
+            plans.append(_plan(ops, n, is_shared))
+        self.program = min(plans, key=lambda p: len(p.steps))
+        mats = self.program.mats
+        self.shared_params = {j for j, op in enumerate(mats) if op.kind == "param" and is_shared(op)}
+        self.groups = _group_blocks(mats, is_shared)
         # angle columns each side builds: those of the blocks built once per batch, and of the blocks built per row
         used: tuple[set[int], set[int]] = (set(), set())
         for flag, members, _ in self.groups:

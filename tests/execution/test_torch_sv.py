@@ -14,6 +14,7 @@ from qiskit.circuit.library import real_amplitudes
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
+from benchmarks.bench_gradients import reference
 from qfl_qiskit.circuits import build_mma, build_qfl
 from qfl_qiskit.errors import CircuitError
 from qfl_qiskit.execution.torch_sv import (
@@ -253,10 +254,11 @@ def test_batch_shapes_agree():
 
 
 def _shared_vs_plain(compiled: CompiledCircuit, observables, inputs: torch.Tensor, weights: torch.Tensor,
-                     shared: list[int]):
-    """Values and gradients (weights, inputs) with the shared-columns fast path and without it."""
+                     shared: list[int], layouts: tuple[CompiledCircuit, ...] = ()):
+    """Values and gradients (weights, inputs) with the shared-columns fast path and without it (and with the fast
+    path of the circuits compiled with other layouts, appended)."""
     out = []
-    for cols in (shared, []):
+    for compiled, cols in [(compiled, shared), (compiled, []), *((c, shared) for c in layouts)]:
         w = weights.clone().requires_grad_(True)
         x = inputs.clone().requires_grad_(True)
         values = torch.empty(x.shape[0], compiled.num_parameters, dtype=torch.float64)
@@ -271,20 +273,25 @@ def _shared_vs_plain(compiled: CompiledCircuit, observables, inputs: torch.Tenso
 
 @pytest.mark.parametrize(
     "qnn",
-    [build_qfl(QFLSpec(modalities=2, features=2, degree=2)), build_mma(MMASpec(), (True, False, True))],
-    ids=["qfl", "mma-partial"],
+    [build_qfl(QFLSpec(modalities=2, features=2, degree=2)), build_mma(MMASpec(), (True, False, True)),
+     reference(7, 3)],
+    ids=["qfl", "mma-partial", "real-amplitudes"],
 )
-def test_shared_columns_give_the_same_values_and_gradients(qnn):
+def test_shared_columns_give_the_same_values_and_gradients_in_every_layout(qnn):
     compiled = compile_circuit(qnn.circuit)
     weights = {p for p in qnn.weights}
     shared = [i for i, p in enumerate(compiled.parameters) if p in weights]
     rng = np.random.default_rng(6)
     x = torch.tensor(rng.uniform(-2, 2, (5, compiled.num_parameters - len(shared))))
     w = torch.tensor(rng.uniform(-2, 2, len(shared)))
-    (fast, fast_gw, fast_gx), (plain, plain_gw, plain_gx) = _shared_vs_plain(compiled, qnn.observables, x, w, shared)
-    assert np.abs(fast - plain).max() < 1e-12 and np.ptp(plain, axis=0).max() > 1e-3
-    assert np.abs(fast_gw - plain_gw).max() < 1e-12 and np.abs(plain_gw).max() > 1e-3
-    assert np.abs(fast_gx - plain_gx).max() < 1e-12 and np.abs(plain_gx).max() > 1e-3
+    others = tuple(compile_circuit(qnn.circuit, layout=layout) for layout in ("rows", "mixed"))
+    fast, (plain, plain_gw, plain_gx), *rest = _shared_vs_plain(compiled, qnn.observables, x, w, shared, others)
+    assert np.ptp(plain, axis=0).max() > 1e-3 and np.abs(plain_gw).max() > 1e-3 and np.abs(plain_gx).max() > 1e-3
+    for evs, gw, gx in (fast, *rest):  # auto, rows, mixed
+        assert np.abs(evs - plain).max() < 1e-12
+        assert np.abs(gw - plain_gw).max() < 1e-12 and np.abs(gx - plain_gx).max() < 1e-12
+    steps = {layout: c._sharing(shared).program.steps for layout, c in zip(("rows", "mixed"), others)}
+    assert not any(s[0] == "layout" for s in steps["rows"]) and any(s[0] == "layout" for s in steps["mixed"])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -297,9 +304,11 @@ def test_property_shared_columns_match_per_row_evaluation(case, data):
     x = torch.tensor(values[:, [c for c in range(p) if c not in shared]])
     w = torch.tensor(values[0, shared])
     ops = [SparsePauliOp("Z" * qc.num_qubits), SparsePauliOp.from_list([("Y" + "X" * (qc.num_qubits - 1), 0.7)])]
-    (fast, fast_gw, fast_gx), (plain, plain_gw, plain_gx) = _shared_vs_plain(compiled, ops, x, w, shared)
-    assert np.abs(fast - plain).max() < 1e-10
-    assert np.abs(fast_gw - plain_gw).max(initial=0) < 1e-10 and np.abs(fast_gx - plain_gx).max(initial=0) < 1e-10
+    others = tuple(compile_circuit(qc, layout=layout) for layout in ("rows", "mixed"))
+    (plain, plain_gw, plain_gx), *rest = _shared_vs_plain(compiled, ops, x, w, shared, others)[1:]
+    for evs, gw, gx in [_shared_vs_plain(compiled, ops, x, w, shared)[0], *rest]:  # auto, rows, mixed
+        assert np.abs(evs - plain).max() < 1e-10
+        assert np.abs(gw - plain_gw).max(initial=0) < 1e-10 and np.abs(gx - plain_gx).max(initial=0) < 1e-10
 
 
 def test_shared_columns_must_be_equal_across_rows_and_in_range():
