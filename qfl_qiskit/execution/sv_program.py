@@ -21,7 +21,8 @@ conjugated diagonal, a transpose, or two matmuls (the state gradient m^H G and t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,6 +231,30 @@ def _chunks(length: int, window: int) -> list[tuple[int, int]]:
     return [(sum(sizes[:i]), s) for i, s in enumerate(sizes)]
 
 
+#: States up to this many amplitudes (batch x 2^n) run with one intra-op thread; see :func:`_threads`.
+PARALLEL_FROM = 1 << 16
+
+
+@contextmanager
+def _threads(numel: int) -> Iterator[None]:
+    """One torch intra-op thread for small states, the caller's setting otherwise.
+
+    Why: at QNN sizes (32 x 2^10 amplitudes) a second thread gains nothing (measured 8.7 ms with one thread, 9.5 ms
+    with two, on the reference model with reps=3), and the two-thread path is fragile: after a multi-threaded Aer
+    run in the same process, torch's two-thread bmm measured 4x slower (two OpenMP runtimes on two cores), while the
+    one-thread path did not change. From 14 qubits x 8 two threads win (21.8 vs 32.7 ms), so large states keep them.
+    """
+    before = torch.get_num_threads()
+    if before == 1 or numel >= PARALLEL_FROM:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _batched(mat: torch.Tensor, count: int) -> torch.Tensor:
     # a shared (d, d) matrix as a stride-0 batch: bmm takes it without a copy (matmul's broadcasting copies the
     # state instead, measured 2x slower)
@@ -282,6 +307,17 @@ class Evolve(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, program: Program, state: torch.Tensor, *mats: torch.Tensor):  # type: ignore[override]
+        with _threads(state.numel()):
+            return Evolve._forward(ctx, program, state, *mats)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        with _threads(grad.numel()):
+            return Evolve._backward(ctx, grad)
+
+    @staticmethod
+    def _forward(ctx, program: Program, state: torch.Tensor, *mats: torch.Tensor):  # type: ignore[no-untyped-def]
         keep = any(ctx.needs_input_grad)
         steps, pool, dtype = program.steps, program.pool, state.dtype
         if not steps:
@@ -313,8 +349,7 @@ class Evolve(torch.autograd.Function):
         return state
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def _backward(ctx, grad: torch.Tensor):  # type: ignore[no-untyped-def]
         program: Program = ctx.program
         mats = ctx.saved_tensors
         wants = ctx.needs_input_grad[2:]

@@ -414,3 +414,21 @@ def test_bad_values_and_observables():
         compiled.expectations(torch.zeros(p), [SparsePauliOp("ZZZ")])
     with pytest.raises(ValueError, match="expected 2\\^3"):
         pauli_expectations(torch.zeros(4, dtype=torch.complex128), [SparsePauliOp("ZZZ")], 3)
+
+
+def test_small_states_run_single_threaded_and_restore_the_setting():
+    from qfl_qiskit.execution.sv_program import PARALLEL_FROM, _threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with _threads(PARALLEL_FROM // 2):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with _threads(PARALLEL_FROM):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), _threads(8):
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2  # restored after an error too
+    finally:
+        torch.set_num_threads(before)
