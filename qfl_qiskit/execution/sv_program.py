@@ -88,6 +88,7 @@ class Program:
     steps: list[tuple[Any, ...]] = field(default_factory=list)
     mats: list[Any] = field(default_factory=list)
     pool: BufferPool = field(default_factory=BufferPool)
+    shapes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 class Planner:
@@ -291,13 +292,15 @@ def _matrix_grad(step: tuple, grad: torch.Tensor, state: torch.Tensor, mat: torc
 
 
 def _shapes(program: Program, bsz: int) -> list[tuple[int, int]]:
-    """Shape of the state after every step."""
-    n, nb, out = 1 << program.num_qubits, False, []
-    for step in program.steps:
-        if step[0] == "layout":
-            nb = step[1]
-        out.append((n, bsz) if nb else (bsz, n))
-    return out
+    """Shape of the state after every step (computed once per batch size)."""
+    if bsz not in program.shapes:
+        n, nb, out = 1 << program.num_qubits, False, []
+        for step in program.steps:
+            if step[0] == "layout":
+                nb = step[1]
+            out.append((n, bsz) if nb else (bsz, n))
+        program.shapes[bsz] = out
+    return program.shapes[bsz]
 
 
 class Evolve(torch.autograd.Function):
