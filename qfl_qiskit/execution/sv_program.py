@@ -291,6 +291,11 @@ def _matrix_grad(step: tuple, grad: torch.Tensor, state: torch.Tensor, mat: torc
     return g.sum(0) if mat.ndim == 2 else g
 
 
+def _free_scratch(scratch: list[torch.Tensor], current: torch.Tensor) -> torch.Tensor:
+    """The one of two ping-pong buffers that does not hold ``current``."""
+    return scratch[1] if current.data_ptr() == scratch[0].data_ptr() else scratch[0]
+
+
 def _shapes(program: Program, bsz: int) -> list[tuple[int, int]]:
     """Shape of the state after every step (computed once per batch size)."""
     if bsz not in program.shapes:
@@ -340,7 +345,7 @@ class Evolve(torch.autograd.Function):
             elif keep and steps[i + 1][0] == "mat":
                 out, k = work[k].view(shapes[i]), k + 1  # type: ignore[index]
             else:
-                out = (scratch[1] if state.data_ptr() == scratch[0].data_ptr() else scratch[0]).view(shapes[i])
+                out = _free_scratch(scratch, state).view(shapes[i])
             state = _step(step, state, mats, out)
         for buf in scratch:
             pool.give(buf)
@@ -373,7 +378,7 @@ class Evolve(torch.autograd.Function):
                     break
                 out = torch.empty(before[i], dtype=dtype)
             else:
-                out = (scratch[1] if grad.data_ptr() == scratch[0].data_ptr() else scratch[0]).view(before[i])
+                out = _free_scratch(scratch, grad).view(before[i])
             grad = _step(step, grad, mats, out, backward=True)
         for buf in scratch:
             program.pool.give(buf)

@@ -283,11 +283,10 @@ class CompiledCircuit:
         for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
+            elif j in plan.shared_params:  # one matrix for the batch: (d, d)
+                mats[j] = _param_matrix(op.name, [first[:, c] for c in op.angles], self.sim_dtype).squeeze(0)
             elif op.kind == "param":
-                src = first if j in plan.shared_params else angles
-                mats[j] = _param_matrix(op.name, [src[:, c] for c in op.angles], self.sim_dtype)
-                if src is first and plan.columns:
-                    mats[j] = mats[j].squeeze(0)
+                mats[j] = _param_matrix(op.name, [angles[:, c] for c in op.angles], self.sim_dtype)
         return Evolve.apply(plan.program, state, *(mats[j] for j in range(len(plan.program.mats))))
 
     def _block_matrices(self, plan: _Sharing, one_qs: tuple[_OneQubitMatrices, _OneQubitMatrices]
