@@ -6,15 +6,17 @@ from pathlib import Path
 
 from qiskit import QuantumCircuit, qasm3, qpy
 
-from qfl_qiskit.atomic import atomic_write_bytes, atomic_write_text
+from qfl_qiskit.atomic import Stage
 
 
-def export_circuit(circuit: QuantumCircuit, stem: str | Path) -> tuple[Path, Path]:
+def export_circuit(circuit: QuantumCircuit, stem: str | Path, *, stage: Stage | None = None) -> tuple[Path, Path]:
     """Write ``<stem>.qpy`` and ``<stem>.qasm`` atomically (both or neither on error).
 
     Args:
         circuit: The circuit (parameters are kept: QASM 3 declares them as ``input float``).
         stem: Path without suffix.
+        stage: Add both files to this :class:`~qfl_qiskit.atomic.Stage` (written when the caller commits it,
+            with the rest of its outputs) instead of writing them now.
 
     Returns:
         The QPY and QASM paths.
@@ -26,6 +28,9 @@ def export_circuit(circuit: QuantumCircuit, stem: str | Path) -> tuple[Path, Pat
     qpy.dump(circuit, buf)
     text = qasm3.dumps(circuit)  # render both before writing either, so a failure leaves no file
     qpy_path, qasm_path = stem.with_suffix(".qpy"), stem.with_suffix(".qasm")
-    atomic_write_bytes(qpy_path, buf.getvalue())
-    atomic_write_text(qasm_path, text)
+    own = stage is None
+    stage = Stage() if own else stage
+    stage.add(qpy_path, buf.getvalue()).add(qasm_path, text)
+    if own:
+        stage.commit()
     return qpy_path, qasm_path

@@ -6,7 +6,6 @@ Heavy packages (qiskit, qiskit-ibm-runtime, matplotlib) are imported inside the 
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,7 +15,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from qfl_qiskit.errors import QflError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,17 +39,11 @@ def compact_table(title: str, *, caption: str | None = None) -> Table:
 
 
 def user_errors(fn: F) -> F:
-    """Turn :class:`QflError` from a command into one line on stderr and exit code 2."""
+    """Mark a command as reporting its errors through :func:`main` (one line, exit code; see ``cli.errors``).
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except QflError as exc:
-            err_console.print(f"error: {exc}", markup=False)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
+    Kept as a marker so every command reads the same; the handling itself lives in one place, ``main``.
+    """
+    return fn
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,6 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted: finished units are kept; run the command again with --resume where it has it",
+              file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001  (the one place every error becomes one line; see cli.errors)
+        from qfl_qiskit.cli.errors import report
+
+        sys.exit(report(exc))
     sys.exit(code if isinstance(code, int) else 0)
 
 

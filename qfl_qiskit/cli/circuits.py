@@ -62,16 +62,20 @@ def circuit_build(
     present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
 ) -> None:
     """Build a circuit from its spec: print a summary, export QPY + OpenQASM 3 (and a PNG drawing)."""
+    from qfl_qiskit.atomic import Stage, require_writable_dir, require_writable_file
+
     _check_suffix(draw, ".png", "--draw")
+    require_writable_dir(out_dir, what="--out-dir")
+    if draw is not None:
+        require_writable_file(draw, what="--draw")
     spec, qnn = _load(spec_file, present)
     from qfl_qiskit.circuits import export_circuit
 
-    png = _drawing(qnn) if draw is not None else None  # render before writing anything
-    qpy_path, qasm_path = export_circuit(qnn.circuit, out_dir / artifact_stem(qnn))
-    if png is not None:
-        from qfl_qiskit.atomic import atomic_write_bytes
-
-        atomic_write_bytes(draw, png)
+    stage = Stage()  # QPY, QASM and the drawing are written together, or none of them
+    qpy_path, qasm_path = export_circuit(qnn.circuit, out_dir / artifact_stem(qnn), stage=stage)
+    if draw is not None:
+        stage.add(draw, _drawing(qnn))
+    stage.commit()
     console.print(_summary(spec, qnn))
     console.print(f"wrote {qpy_path} and {qasm_path}" + (f" and {draw}" if draw else ""))
 
@@ -125,10 +129,16 @@ def _report(
     """Sweep, then write ISA circuits, the JSON record and the PNG; print the ranked table."""
     from rich.progress import Progress
 
+    from qfl_qiskit.atomic import Stage, require_writable_dir, require_writable_file
     from qfl_qiskit.circuits import export_circuit
-    from qfl_qiskit.atomic import atomic_write_bytes
-    from qfl_qiskit.results import make_record, render_transpile_comparison, save_record, utc_stamp
+    from qfl_qiskit.results import make_record, render_transpile_comparison, utc_stamp
     from qfl_qiskit.transpile import compare_backends
+
+    require_writable_dir(isa_dir, what="--isa-dir")
+    require_writable_dir(results_dir, what="--results-dir")
+    for path, option in ((json_path, "--json"), (plot_path, "--plot")):
+        if path is not None:
+            require_writable_file(path, what=option)
 
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"transpiling ({tspec.seeds} seeds per backend)", total=len(tspec.backends))
@@ -148,11 +158,11 @@ def _report(
             "isa_circuits": {b: {"qpy": f"{s}.qpy", "qasm": f"{s}.qasm"} for b, s in isa_stems.items()},
         },
     )
-    png = render_transpile_comparison(record)  # everything is computed before the first file is written
+    stage = Stage()  # ISA circuits, record and plot are written together, or none of them
     for isa, rep in pairs:
-        export_circuit(isa, isa_stems[rep.backend])
-    save_record(record, json_path)
-    atomic_write_bytes(plot_path, png)
+        export_circuit(isa, isa_stems[rep.backend], stage=stage)
+    stage.add_json(json_path, record).add(plot_path, render_transpile_comparison(record))
+    stage.commit()
     console.print(_report_table(spec, [r for _, r in pairs]))
     console.print(f"wrote {json_path}, {plot_path} and ISA circuits under {isa_dir}/")
 

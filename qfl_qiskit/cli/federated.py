@@ -24,6 +24,9 @@ def federated(
     from qfl_qiskit.federated.run import run_federated
     from qfl_qiskit.specs.federated import load_federated_spec
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(results_dir, what="--results-dir")  # before Ray starts, not after a round
     spec = load_federated_spec(spec_file)
     out_dir = results_dir / spec.name
     console.print(f"{spec.clients} clients, {spec.rounds} rounds, {spec.partition} partition"

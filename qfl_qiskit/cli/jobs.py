@@ -58,7 +58,13 @@ def submit(
     from qfl_qiskit.specs.job import load_job_spec
     from qfl_qiskit.training.hardware import job_inputs
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(records_dir, what="--records-dir")
+    from qfl_qiskit.execution.runtime import check_options
+
     spec = load_job_spec(spec_file)
+    check_options("resilience", spec.resilience)  # before transpiling or writing anything
     hold = float(os.environ.get(HOLD_ENV, "0") or 0)
 
     def hook(path: Path) -> None:
@@ -142,6 +148,9 @@ def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs li
     from qfl_qiskit.results import make_record, save_record
     from qfl_qiskit.training.hardware import interpret
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(results_dir, what="--results-dir")
     with _quiet_runtime():
         rec, result = jobs.fetch(record_id, records_dir=records_dir)
         payload = interpret(rec, jobs.pub_results(result))

@@ -33,6 +33,9 @@ def snapshot(
     """
     from qfl_qiskit.noise import calibration_summary, load_snapshot, snapshot_backend
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(out_dir, what="--out-dir")
     path = snapshot_backend(backend, out_dir)
     s = calibration_summary(load_snapshot(path))
     console.print(str(path), markup=False, soft_wrap=True)

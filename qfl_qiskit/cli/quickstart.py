@@ -37,6 +37,10 @@ def quickstart(
     from qfl_qiskit.training import load_model, prepare_data
     from qfl_qiskit.training.noisy import evaluate_noisy
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(results_dir, what="--results-dir")
+    require_writable_dir(isa_dir, what="--isa-dir")
     with resources.as_file(resources.files("qfl_qiskit.cli").joinpath("quickstart.toml")) as default:
         spec_path = spec_file or default
         spec = load_train_spec(spec_path)

@@ -34,6 +34,9 @@ def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list
     from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.training import prepare_data, train_models
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(results_dir, what="--results-dir")
     spec = load_train_spec(spec_file)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed, "name": f"{spec.name}_seed{seed}"})
@@ -75,15 +78,18 @@ def compare(
     from qfl_qiskit.errors import SpecError
     from qfl_qiskit.specs.train import load_train_spec
 
+    from qfl_qiskit.atomic import require_writable_dir
+
+    require_writable_dir(results_dir, what="--results-dir")
     spec = load_train_spec(spec_file)
     if len(spec.models) < 2:
         raise SpecError(f"{spec_file}: compare needs at least two [[models]]; use 'qfl train' for one")
-    if seeds is None:
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    if seed_list is None:
         record = run_training(spec_file, results_dir=results_dir, resume=resume, only=None)
         console.print(comparison_table(record, title=f"run '{spec.name}': fusion models on the same split (test)"))
         console.print(f"wrote {results_dir / spec.name}/comparison.json")
         return
-    seed_list = parse_seeds(seeds)
     records = [run_training(spec_file, results_dir=results_dir, resume=resume, only=None, seed=s)
                for s in seed_list]
     summary = summarize_seeds(records)
@@ -140,7 +146,16 @@ def seeds_table(summary: list[dict[str, Any]], *, title: str) -> Table:
 
 
 def _model_file(run: Path) -> Path:
-    return run / "model.pt" if run.is_dir() else run
+    from qfl_qiskit.errors import DataError
+
+    if run.is_dir():
+        return run / "model.pt"
+    if not run.exists():
+        raise DataError(f"model file not found: {run}; give a run folder written by 'qfl train' "
+                        "(results/<run>/<label>)")
+    if run.suffix != ".pt":
+        raise DataError(f"{run}: not a model; give a trained model's folder (results/<run>/<label>) or its model.pt")
+    return run
 
 
 @app.command("evaluate")
@@ -169,7 +184,10 @@ def evaluate_cmd(
     from qfl_qiskit.specs import validate
     from qfl_qiskit.specs.mitigation import MitigationSpec
 
+    from qfl_qiskit.atomic import require_writable_dir
+
     mitigation_spec = validate(MitigationSpec, {"techniques": mitigation}, source="--mitigation")
+    require_writable_dir(_model_file(run).parent, what="the model folder")
     model, saved = load_model(_model_file(run))
     spec = saved["spec"]
     with console.status("preparing data, transpiling and simulating"):

@@ -10,8 +10,18 @@ from qfl_qiskit.errors import DataError
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if isinstance(value, bool) or int(value) != value or value < 1:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise DataError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_size(n: int, num_modalities: int, features: int, *, terms: int = 1, degree: int = 1) -> None:
+    """Refuse, before allocating, a data set larger than :data:`~qfl_qiskit.limits.MAX_DATA_VALUES` values."""
+    from qfl_qiskit.limits import MAX_DATA_VALUES
+
+    values = n * num_modalities * features
+    if values > MAX_DATA_VALUES or terms * num_modalities * features > MAX_DATA_VALUES or degree > MAX_DATA_VALUES:
+        raise DataError(f"n x num_modalities x features = {values:,} values exceeds the limit of "
+                        f"{MAX_DATA_VALUES:,} (2 GB in float64); use a smaller n or fewer features")
 
 
 def _frequencies(rng: np.random.Generator, *, num_modalities: int, features: int, degree: int) -> np.ndarray:
@@ -63,6 +73,7 @@ def synthetic_polynomial(
         DataError: If a size is not a positive integer or ``n < 2``.
     """
     _check_positive(num_modalities=num_modalities, features=features, degree=degree, n=n, terms=terms)
+    _check_size(n, num_modalities, features, terms=terms, degree=degree)
     if n < 2:
         raise DataError(f"n must be at least 2 for two classes, got {n}")
     rng = np.random.default_rng(seed)
@@ -106,6 +117,7 @@ def synthetic_parity(
             not a positive integer.
     """
     _check_positive(num_modalities=num_modalities, n=n, features=features)
+    _check_size(n, num_modalities, features)
     if num_modalities < 2:
         raise DataError("synthetic_parity needs at least 2 modalities; with one, the label is a linear threshold")
     rng = np.random.default_rng(seed)

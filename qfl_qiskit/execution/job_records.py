@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from qfl_qiskit.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from qfl_qiskit.atomic import Stage, atomic_write_bytes, atomic_write_json, atomic_write_text, json_text
 from qfl_qiskit.errors import ExecutionError
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,120}$")
@@ -50,14 +50,19 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_circuits(records_dir: Path, record_id: str, circuits: list[Any]) -> tuple[str, str]:
-    """Save ISA circuits as QPY beside the record; returns (file name, SHA-256 of the QPY bytes)."""
+def write_circuits(records_dir: Path, record_id: str, circuits: list[Any], *,
+                   stage: Stage | None = None) -> tuple[str, str]:
+    """Save ISA circuits as QPY beside the record (or add them to ``stage``); returns (file name, SHA-256)."""
     from qiskit import qpy
 
     buf = io.BytesIO()
     qpy.dump(circuits, buf)
     data = buf.getvalue()
-    path = atomic_write_bytes(artifact(records_dir, record_id, ".qpy"), data)
+    path = artifact(records_dir, record_id, ".qpy")
+    if stage is not None:
+        stage.add(path, data)
+    else:
+        atomic_write_bytes(path, data)
     return path.name, sha256(data)
 
 
@@ -71,12 +76,18 @@ def read_circuits(records_dir: Path, record: dict[str, Any]) -> list[Any]:
     return list(qpy.load(io.BytesIO(data)))
 
 
-def write_values(records_dir: Path, record_id: str, values: list[np.ndarray]) -> tuple[str, str]:
-    """Save each PUB's parameter values (``pub0``, ``pub1``...) as ``.npz``; returns (file name, SHA-256)."""
+def write_values(records_dir: Path, record_id: str, values: list[np.ndarray], *,
+                 stage: Stage | None = None) -> tuple[str, str]:
+    """Save each PUB's parameter values (``pub0``, ``pub1``...) as ``.npz`` (or add them to ``stage``); returns
+    (file name, SHA-256)."""
     buf = io.BytesIO()
     np.savez(buf, **{f"pub{i}": np.asarray(v, dtype=float) for i, v in enumerate(values)})
     data = buf.getvalue()
-    path = atomic_write_bytes(artifact(records_dir, record_id, ".values.npz"), data)
+    path = artifact(records_dir, record_id, ".values.npz")
+    if stage is not None:
+        stage.add(path, data)
+    else:
+        atomic_write_bytes(path, data)
     return path.name, sha256(data)
 
 
@@ -109,6 +120,13 @@ def _read_artifact(records_dir: Path, record: dict[str, Any], name: str) -> byte
     return path.read_bytes()
 
 
+def stage_record(stage: Stage, records_dir: Path, record: dict[str, Any]) -> Path:
+    """Add a record to ``stage`` (written with its artifacts, all or none)."""
+    path = record_path(records_dir, record["record_id"])
+    stage.add(path, json_text(record), first=True)
+    return path
+
+
 def save(records_dir: Path, record: dict[str, Any]) -> Path:
     """Write a record atomically."""
     return atomic_write_json(record_path(records_dir, record["record_id"]), record)
@@ -127,9 +145,17 @@ def load(records_dir: Path, record_id: str) -> dict[str, Any]:
         record = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(record, dict) or record.get("record_id") != record_id:
             raise ValueError("not a job record")
+        missing = [k for k in RECORD_KEYS if k not in record]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise JobRecordError(f"job record {path} is corrupt ({type(exc).__name__}); left untouched") from None
+        raise JobRecordError(f"job record {path} is corrupt ({type(exc).__name__}: {exc}); left untouched") from None
     return record
+
+
+#: Keys every job record has (written by ``submit``); a record without one is reported as corrupt.
+RECORD_KEYS = ("record_id", "backend", "local", "mode", "job_ids", "options", "status", "isa", "values",
+               "observables", "specs")
 
 
 def append_status(records_dir: Path, record: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:

@@ -190,6 +190,10 @@ def submit(spec: Any, inputs: JobInputs, *, records_dir: Path = RECORDS_DIR, dry
     from qfl_qiskit.results.records import provenance, utc_stamp
     from qfl_qiskit.transpile import calibration_time, resolve_backend
 
+    from qfl_qiskit.atomic import Stage
+    from qfl_qiskit.execution.runtime import check_options
+
+    check_options("resilience", spec.resilience)  # a bad option is refused before anything is written
     backend = backend if backend is not None else resolve_backend(spec.backend)
     local = rt.is_local(backend)
     v2_pubs = transpile_pubs(inputs, backend, seeds=spec.transpile_seeds)
@@ -207,8 +211,9 @@ def submit(spec: Any, inputs: JobInputs, *, records_dir: Path = RECORDS_DIR, dry
         raise CostLimitError(f"estimated QPU time {limit_on:.3f} s exceeds --max-qpu-seconds {max_qpu_seconds:g}; "
                              "nothing submitted (fewer bindings, fewer shots or a larger limit)")
     record_id = f"{utc_stamp()}_{spec.name}_{store.sha256(repr(time.time_ns()).encode())[:6]}"
-    qpy_name, qpy_hash = store.write_circuits(records_dir, record_id, [p[0] for p in v2_pubs])
-    values_name, values_hash = store.write_values(records_dir, record_id, [p[2] for p in v2_pubs])
+    stage = Stage()  # the record (first) and its artifacts are written together: no orphan file on a kill
+    qpy_name, qpy_hash = store.write_circuits(records_dir, record_id, [p[0] for p in v2_pubs], stage=stage)
+    values_name, values_hash = store.write_values(records_dir, record_id, [p[2] for p in v2_pubs], stage=stage)
     record: dict[str, Any] = {
         "record_type": "runtime_job", "record_id": record_id, "created": store.now(), "dry_run": dry_run,
         "backend": backend.name, "local": local, "mode": spec.mode, "max_time": spec.max_time,
@@ -225,6 +230,8 @@ def submit(spec: Any, inputs: JobInputs, *, records_dir: Path = RECORDS_DIR, dry
         "cost": cost, "calibration_time": calibration_time(backend), "provenance": provenance(),
         "times": {"created": store.now()}, "status": "PREPARED", "status_history": [], "result_file": None,
     }
+    store.stage_record(stage, records_dir, record)
+    stage.commit()
     if dry_run:
         record = store.append_status(records_dir, record, "DRY_RUN")
         return Outcome(record, store.record_path(records_dir, record_id))
@@ -290,7 +297,14 @@ def fetch(record_id: str, *, records_dir: Path = RECORDS_DIR, service: Any = Non
     record = store.load(records_dir, record_id)
     text = store.read_result_text(records_dir, record)
     if text is not None:
-        return record, rt.decode_result(text)
+        try:
+            return record, rt.decode_result(text)
+        except Exception as exc:  # noqa: BLE001  (a truncated or edited file: JSON or Runtime decoder errors)
+            how = ("a seeded local re-run" if record["local"]
+                   else "fetched again from the service by job id, no new QPU time")
+            raise store.JobRecordError(
+                f"{records_dir / record['result_file']} is damaged ({type(exc).__name__}); delete it and run "
+                f"`qfl jobs fetch {record_id}` again ({how})") from None
     _refuse_unfetchable(record)
     if record["local"]:
         return _rerun_local(records_dir, record)

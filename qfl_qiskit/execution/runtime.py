@@ -112,4 +112,19 @@ def _set_option(options: Any, key: str, value: Any) -> None:
         return
     if not hasattr(options, key):
         raise ExecutionError(f"unknown Runtime Estimator option '{key}'")
-    setattr(options, key, value)
+    try:
+        setattr(options, key, value)
+    except (ValueError, TypeError) as exc:  # Runtime's options are pydantic models: a wrong value or type
+        errors = getattr(exc, "errors", None)
+        msg = errors()[0]["msg"] if callable(errors) else " ".join(str(exc).split())
+        raise ExecutionError(f"Runtime Estimator option '{key}' = {value!r}: {msg}") from None
+
+
+def check_options(section: str, values: dict[str, Any] | None) -> None:
+    """Validate a block of Runtime Estimator options (e.g. a job spec's ``[resilience]``) offline, before any file
+    is written or job submitted; raises :class:`ExecutionError` naming the first bad option."""
+    if not values:
+        return
+    from qiskit_ibm_runtime.options_models.estimator import EstimatorOptions
+
+    _set_option(EstimatorOptions(), section, values)

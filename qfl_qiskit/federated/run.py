@@ -58,9 +58,10 @@ def prepare_run(spec: FederatedSpec, out_dir: Path, *, resume: bool = False,
     ckpt_path = out_dir / "checkpoint.pt"
     offset, history, initial = 0, [], model.state_dict()
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != spec.spec_id:
-            raise QflError(f"{ckpt_path} belongs to another federated spec; use another name or delete it")
+        from qfl_qiskit.training.loop import load_checkpoint
+
+        state = load_checkpoint(ckpt_path, fingerprint=spec.spec_id,
+                                required=("fingerprint", "round", "state", "history"))
         offset, history, initial = state["round"], state["history"], state["state"]
     rounds = spec.rounds - offset
     if stop_after is not None:

@@ -6,19 +6,67 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from qfl_qiskit.errors import SpecError
 
 T = TypeVar("T")
 
 
-class Spec(BaseModel):
-    """A frozen, strict spec. Its ``spec_id`` is a hash of its canonical JSON, so equal content gives equal ids."""
+def _admits(annotation: Any, kind: type) -> bool:
+    """Whether ``annotation`` accepts values of ``kind`` as they are (bool or str), not by conversion."""
+    if annotation is kind or annotation is Any:
+        return True
+    if get_origin(annotation) is Literal:
+        return any(isinstance(a, kind) for a in get_args(annotation))
+    return any(_admits(a, kind) for a in get_args(annotation) if get_origin(annotation) is not Literal)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+def _numbers_in(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    return get_origin(annotation) is not Literal and any(_numbers_in(a) for a in get_args(annotation))
+
+
+def _scalar_misfit(annotation: Any, value: Any) -> str | None:
+    """What is wrong when ``value`` holds true/false or a string where ``annotation`` wants a number."""
+    for kind, what in ((bool, "true/false"), (str, "a string")):
+        if isinstance(value, kind) and _numbers_in(annotation) and not _admits(annotation, kind):
+            return f"expected a number, not {what}"
+    if isinstance(value, (list, tuple)):
+        items = [a for a in get_args(annotation) if a is not Ellipsis]
+        inner = [x for a in items for x in (get_args(a) if get_origin(a) in (tuple, list) else (a,))
+                 if x is not Ellipsis]
+        for v in value:
+            for kind, what in ((bool, "true/false"), (str, "a string")):
+                if isinstance(v, kind) and any(_numbers_in(a) or a in (int, float) for a in inner) and not any(
+                        _admits(a, kind) for a in inner):
+                    return f"expected numbers, not {what}"
+    return None
+
+
+class Spec(BaseModel):
+    """A frozen, strict spec. Its ``spec_id`` is a hash of its canonical JSON, so equal content gives equal ids.
+
+    Every spec refuses unknown keys, NaN and infinities in float fields (a NaN would pass every range check and
+    then fail much later, or turn into null in a JSON copy), and true/false where a number is due (pydantic
+    would otherwise read ``features = true`` as 1).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                why = None if field is None else _scalar_misfit(field.annotation, value)
+                if why:
+                    raise ValueError(f"{key}: {why} (got {value!r})")
+        return data
 
     @property
     def spec_id(self) -> str:
@@ -41,9 +89,14 @@ def format_validation_error(err: ValidationError, *, source: str) -> str:
     Returns:
         A single-line message.
     """
-    first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    msg = first["msg"]
+    errors = err.errors()
+    first = errors[0]
+    # in a union (e.g. float | list[float]) the deepest error of the same field says what is wrong
+    prefix = tuple(first["loc"][:-1])
+    same = [e for e in errors if tuple(e["loc"][: len(prefix)]) == prefix]
+    first = max(same, key=lambda e: len(e["loc"]))
+    loc = ".".join(str(part) for part in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{loc}'; remove it or check its spelling"
     if first["type"] == "missing":
@@ -51,6 +104,8 @@ def format_validation_error(err: ValidationError, *, source: str) -> str:
     given = first.get("input")
     given_txt = "" if isinstance(given, dict) else f" (got {given!r})"
     more = f" (+{err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+    if not loc:  # a check across fields: its message names them
+        return f"{source}: {msg}{more}"
     return f"{source}: {loc}: {msg}{given_txt}{more}"
 
 
@@ -107,8 +162,9 @@ def load_by_kind(path: str | Path, models: dict[str, type[T]]) -> T:
     """
     data = read_toml(path)
     kind = data.get("kind")
-    if kind not in models:
-        got = "missing key 'kind'" if kind is None else f"unknown kind {kind!r}"
+    if not isinstance(kind, str) or kind not in models:
+        got = ("missing key 'kind'" if kind is None else f"unknown kind {kind!r}" if isinstance(kind, str)
+               else f"kind must be a string, got {kind!r}")
         choices = " or ".join(f'kind = "{k}"' for k in models)
         raise SpecError(f"{path}: {got}; set {choices}")
     return validate(models[kind], data, source=str(path))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
+
+from qfl_qiskit import limits
 
 from qfl_qiskit.specs.base import Spec, load_by_kind
 
@@ -31,8 +33,15 @@ class QFLSpec(Spec):
     degree: int = Field(2, ge=1)
     layers: int = Field(1, ge=1)
     entanglement: Entanglement = "linear"
-    observables: int = Field(8, ge=1)
-    observable_seed: int = Field(1234, ge=0)
+    observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)
+    observable_seed: int = Field(1234, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> QFLSpec:
+        why = limits.check_qfl(self.modalities, self.features, self.degree, self.layers)
+        if why:
+            raise ValueError(why)
+        return self
 
 
 class MMASpec(Spec):
@@ -60,8 +69,16 @@ class MMASpec(Spec):
     entangler: Literal["linear", "circular", "full", "star"] = "linear"
     context: Literal["zero", "plus"] = "zero"
     readout: Literal["z", "pauli"] = "z"
-    observables: int = Field(8, ge=1)
-    observable_seed: int = Field(1234, ge=0)
+    observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)
+    observable_seed: int = Field(1234, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> MMASpec:
+        layers = self.encoding_layers * (1 + self.trainable_layers) + 2 * self.fusion_layers
+        why = limits.check_mma(self.modalities, self.qubits_per_modality, layers)
+        if why:
+            raise ValueError(why)
+        return self
 
 
 CircuitSpec = Annotated[Union[QFLSpec, MMASpec], Field(discriminator="kind")]

@@ -34,12 +34,12 @@ class FederatedSpec(Spec):
 
     kind: Literal["federated"] = "federated"
     name: str = Field("federated", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     data: DataSpec
     model: QuantumModelSpec = MMAModelSpec()
-    clients: int = Field(3, ge=1)
-    rounds: int = Field(3, ge=1)
-    local_epochs: int = Field(1, ge=1)
+    clients: int = Field(3, ge=1, le=10_000)
+    rounds: int = Field(3, ge=1, le=100_000)
+    local_epochs: int = Field(1, ge=1, le=10_000)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(0.02, gt=0.0)
     partition: Literal["iid", "dirichlet"] = "iid"

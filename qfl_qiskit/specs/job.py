@@ -27,7 +27,7 @@ class CircuitInput(Spec):
 
     spec: str
     bindings: int = Field(4, ge=1, le=100_000)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     values: str | None = None
 
 
@@ -70,7 +70,7 @@ class JobSpec(Spec):
     max_time: int | None = Field(None, ge=1)
     precision: float | None = Field(None, gt=0, le=1)
     shots: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     transpile_seeds: int = Field(2, ge=1, le=32)
     resilience: dict[str, Any] | None = None
     circuit: CircuitInput | None = None

@@ -34,7 +34,7 @@ class MitigationSpec(Spec):
     folding: Literal["global", "random", "identity"] = "random"
     factory: Literal["richardson", "linear", "poly", "exp"] = "richardson"
     poly_order: int = Field(2, ge=1)
-    fold_seed: int = Field(0, ge=0)
+    fold_seed: int = Field(0, ge=0, le=2**32 - 1)
     ddd_rule: Literal["xx", "yy", "xyxy"] = "xx"
     runtime_amplifier: Literal["gate_folding", "pea"] = "gate_folding"
     twirling: bool = False

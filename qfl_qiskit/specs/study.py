@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from qfl_qiskit.specs.base import Spec, read_toml, validate
+from qfl_qiskit import limits
+from qfl_qiskit.specs.base import Spec, load_by_kind
 
 
 class StudyNoiseSpec(Spec):
@@ -21,8 +22,9 @@ class StudyNoiseSpec(Spec):
 class ExpectationPart(Spec):
     """(a) Expectation-value error against exact values, random inputs and weights per seed."""
 
-    circuits: tuple[str, ...] = ("circuits/qfl_default.toml", "circuits/mma_default.toml")
-    bindings: int = Field(16, ge=1)
+    circuits: tuple[str, ...] = Field(("circuits/qfl_default.toml", "circuits/mma_default.toml"), min_length=1,
+                                      max_length=64)
+    bindings: int = Field(16, ge=1, le=limits.MAX_BINDINGS)
     # "circuit": the circuit's own read-out (QFL: random Pauli strings); "z": Z on each qubit (weight-1
     # observables, whose read-out error involves one qubit instead of every qubit of a long Pauli string)
     observables: tuple[Literal["circuit", "z"], ...] = ("circuit",)
@@ -33,12 +35,12 @@ class ModelPart(Spec):
 
     train: str
     label: str = "qfl"
-    samples: int = Field(100, ge=2)
+    samples: int = Field(100, ge=2, le=100_000)
     # training under noise (optional): after the noisy evaluation, fine-tune the exactly trained model on
     # ``finetune_samples`` training samples for ``finetune_epochs`` epochs THROUGH the noisy (mitigated) estimator
     # with SPSA gradients, then evaluate again; 0 epochs switches it off
-    finetune_epochs: int = Field(0, ge=0)
-    finetune_samples: int = Field(128, ge=2)
+    finetune_epochs: int = Field(0, ge=0, le=10_000)
+    finetune_samples: int = Field(128, ge=2, le=100_000)
     finetune_lr: float = Field(0.01, gt=0.0)
 
 
@@ -50,7 +52,18 @@ class PlateauPart(Spec):
     fixed_degree: int = Field(2, ge=1)
     fixed_modalities: int = Field(4, ge=1)
     features: int = Field(2, ge=1)
-    samples: int = Field(64, ge=2)
+    samples: int = Field(64, ge=2, le=100_000)
+
+    @model_validator(mode="after")
+    def _fits(self) -> PlateauPart:
+        if not self.degrees or not self.modalities or min(self.degrees) < 1 or min(self.modalities) < 1:
+            raise ValueError("degrees and modalities must be non-empty lists of integers >= 1")
+        for m in (*self.modalities, self.fixed_modalities):
+            for p in (*self.degrees, self.fixed_degree):
+                why = limits.check_qfl(m, self.features, p, 1)
+                if why:
+                    raise ValueError(f"modalities {m}, degree {p}: {why}")
+        return self
 
 
 class NoiseStudySpec(Spec):
@@ -70,11 +83,11 @@ class NoiseStudySpec(Spec):
 
     kind: Literal["noise_study"] = "noise_study"
     name: str = Field("noise_study", pattern=r"^[A-Za-z0-9_.-]+$")
-    scales: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-    mitigations: tuple[str, ...] = ("none", "zne", "rem", "zne+rem")
-    seeds: tuple[int, ...] = (0, 1)
-    shots: int | None = Field(None, ge=2)
-    workers: int = Field(2, ge=1)
+    scales: tuple[float, ...] = Field((0.0, 0.25, 0.5, 1.0, 2.0, 4.0), max_length=1_000)
+    mitigations: tuple[str, ...] = Field(("none", "zne", "rem", "zne+rem"), min_length=1, max_length=64)
+    seeds: tuple[int, ...] = Field((0, 1), min_length=1, max_length=limits.MAX_SEEDS)
+    shots: int | None = Field(None, ge=2, le=10_000_000)
+    workers: int = Field(2, ge=1, le=256)
     idle_noise: bool = False
     scale_factors: tuple[float, ...] = (1.0, 2.0, 3.0)
     folding: Literal["global", "random", "identity"] = "random"
@@ -91,9 +104,24 @@ class NoiseStudySpec(Spec):
             raise ValueError("scales must be distinct numbers >= 0")
         return v
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if min(v) < 0 or max(v) > 2**32 - 1 or len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct integers from 0 to 2^32 - 1")
+        return v
+
     @model_validator(mode="after")
     def _mitigations(self) -> NoiseStudySpec:
         from pydantic import ValidationError
+
+        targets = (len(self.expectation.circuits) * len(self.expectation.observables) if self.expectation else 0) + (
+            1 if self.model else 0)
+        cells = targets * len(self.scales) * len(self.mitigations) * len(self.seeds)
+        if cells > limits.MAX_SWEEP_CELLS:
+            raise ValueError(f"the study has {cells:,} cells; the limit is {limits.MAX_SWEEP_CELLS:,}")
+        if self.expectation is None and self.model is None and self.plateau is None:
+            raise ValueError("nothing to run: give at least one of [expectation], [model] or [plateau]")
 
         for m in self.mitigations:
             try:
@@ -116,9 +144,9 @@ class NoiseStudySpec(Spec):
 
 
 def load_study_spec(path: str | Path) -> NoiseStudySpec:
-    """Load a noise-study spec TOML.
+    """Load a noise-study spec TOML; ``kind = "noise_study"`` is required, so an empty or unrelated file is refused.
 
     Raises:
         SpecError: Missing file, bad TOML, unknown keys or invalid values (one line).
     """
-    return validate(NoiseStudySpec, read_toml(path), source=str(path))
+    return load_by_kind(path, {"noise_study": NoiseStudySpec})

@@ -11,7 +11,22 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
+from qfl_qiskit import limits
 from qfl_qiskit.specs.base import Spec, read_toml, validate
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The key path of the first NaN or infinity inside ``value`` (None when every number is finite)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "(value)"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 class DataSpec(Spec):
@@ -36,6 +51,9 @@ class DataSpec(Spec):
 
     @model_validator(mode="after")
     def _fractions(self) -> DataSpec:
+        bad = _non_finite(self.options)
+        if bad is not None:
+            raise ValueError(f"options.{bad}: must be a finite number (got NaN or infinity)")
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ValueError("val_fraction + test_fraction must leave at least 10% for training")
         return self
@@ -45,10 +63,10 @@ class _ModelBase(Spec):
     """Settings every model has: encoder to D features per modality, and the head."""
 
     label: str | None = None  # a name for tables (default: the model name)
-    features: int = Field(2, ge=1)
+    features: int = Field(2, ge=1, le=limits.MAX_WIDTH)
     encoder: Literal["linear", "mlp"] = "linear"
-    encoder_hidden: int = Field(32, ge=1)
-    head_hidden: int = Field(0, ge=0)
+    encoder_hidden: int = Field(32, ge=1, le=limits.MAX_WIDTH)
+    head_hidden: int = Field(0, ge=0, le=limits.MAX_WIDTH)
 
     @property
     def display(self) -> str:
@@ -62,8 +80,16 @@ class QFLModelSpec(_ModelBase):
     degree: int = Field(2, ge=1)
     layers: int = Field(1, ge=1)
     entanglement: Literal["full", "linear", "circular"] = "linear"
-    observables: int = Field(8, ge=1)
-    observable_seed: int = Field(1234, ge=0)
+    observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)
+    observable_seed: int = Field(1234, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> QFLModelSpec:
+        # the modality count comes from the data: check the smallest case here, the real one when the model is built
+        why = limits.check_qfl(1, self.features, self.degree, self.layers)
+        if why:
+            raise ValueError(why)
+        return self
 
 
 class MMAModelSpec(_ModelBase):
@@ -77,37 +103,45 @@ class MMAModelSpec(_ModelBase):
     entangler: Literal["linear", "circular", "full", "star"] = "linear"
     context: Literal["zero", "plus"] = "zero"
     readout: Literal["z", "pauli"] = "z"
-    observables: int = Field(8, ge=1)
-    observable_seed: int = Field(1234, ge=0)
+    observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)
+    observable_seed: int = Field(1234, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> MMAModelSpec:
+        why = limits.check_mma(1, self.features, self.encoding_layers * (1 + self.trainable_layers)
+                               + 2 * self.fusion_layers)
+        if why:
+            raise ValueError(why)
+        return self
 
 
 class ConcatModelSpec(_ModelBase):
     name: Literal["concat"] = "concat"
-    out: int = Field(32, ge=1)
+    out: int = Field(32, ge=1, le=limits.MAX_WIDTH)
 
 
 class TFNModelSpec(_ModelBase):
     name: Literal["tfn"] = "tfn"
-    out: int = Field(32, ge=1)
-    max_tensor: int = Field(1 << 16, ge=1)
+    out: int = Field(32, ge=1, le=limits.MAX_WIDTH)
+    max_tensor: int = Field(1 << 16, ge=1, le=1 << 24)
 
 
 class LMFModelSpec(_ModelBase):
     name: Literal["lmf"] = "lmf"
-    rank: int = Field(4, ge=1)
-    out: int = Field(32, ge=1)
+    rank: int = Field(4, ge=1, le=limits.MAX_WIDTH)
+    out: int = Field(32, ge=1, le=limits.MAX_WIDTH)
 
 
 class MFBModelSpec(_ModelBase):
     name: Literal["mfb"] = "mfb"
-    factor: int = Field(4, ge=1)
-    out: int = Field(16, ge=1)
+    factor: int = Field(4, ge=1, le=limits.MAX_WIDTH)
+    out: int = Field(16, ge=1, le=limits.MAX_WIDTH)
 
 
 class GCNModelSpec(_ModelBase):
     name: Literal["gcn"] = "gcn"
-    hidden: int = Field(16, ge=1)
-    layers: int = Field(2, ge=1)
+    hidden: int = Field(16, ge=1, le=limits.MAX_WIDTH)
+    layers: int = Field(2, ge=1, le=64)
     adjacency: Literal["full", "learned"] = "full"  # learned: one sigmoid edge weight per modality pair
 
 
@@ -132,7 +166,7 @@ class OptimSpec(Spec):
 
     lr: float = Field(0.01, gt=0.0, allow_inf_nan=False)
     weight_decay: float = Field(0.0, ge=0.0, allow_inf_nan=False)
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(30, ge=1, le=100_000)
     batch_size: int = Field(64, ge=1)
     patience: int = Field(5, ge=0)
     monitor: Literal["accuracy", "macro_f1", "macro_auc", "loss"] = "macro_f1"
@@ -160,7 +194,7 @@ class ExecutionSpec(Spec):
     estimator: Literal["exact", "aer"] = "exact"
     precision: Literal["complex128", "complex64"] = "complex128"
     gradient: Literal["autograd", "param_shift", "spsa"] = "autograd"
-    shots: int | None = Field(None, ge=1)
+    shots: int | None = Field(None, ge=1, le=10_000_000)
     noise: str | None = None
 
     @model_validator(mode="after")
@@ -182,9 +216,9 @@ class TrainSpec(Spec):
 
     kind: Literal["train"] = "train"
     name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     data: DataSpec
-    models: list[ModelSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1, max_length=64)
     optim: OptimSpec = OptimSpec()
     loss: LossSpec = LossSpec()
     execution: ExecutionSpec = ExecutionSpec()

@@ -22,6 +22,89 @@ from qfl_qiskit.specs.study import NoiseStudySpec
 _CACHE: dict[tuple, Any] = {}  # per worker process: transpiled circuits, exact values
 
 
+def check_study(spec: NoiseStudySpec) -> None:
+    """Refuse, before any folder is made, a study whose files or backend cannot be used (one line each).
+
+    Loads every circuit spec, the model's training spec and the parametric noise spec, and resolves the noise
+    backend, so that a typo is reported at once instead of as a study whose every cell "failed".
+
+    Raises:
+        QflError: A missing or malformed file, a file of the wrong kind, or an unknown backend.
+    """
+    from qfl_qiskit.specs import load_circuit_spec, load_noise_spec
+    from qfl_qiskit.specs.train import load_train_spec
+    from qfl_qiskit.transpile import resolve_backend
+
+    if spec.expectation is not None:
+        for path in spec.expectation.circuits:
+            load_circuit_spec(path)
+    if spec.model is not None:
+        train = load_train_spec(spec.model.train)
+        if spec.model.label not in [m.display for m in train.models]:
+            from qfl_qiskit.errors import SpecError
+
+            raise SpecError(f"[model] label '{spec.model.label}' is not a model of {spec.model.train} "
+                            f"(its models: {', '.join(m.display for m in train.models)})")
+    if spec.noise.parametric:
+        load_noise_spec(spec.noise.parametric)
+    resolve_backend(spec.noise.backend)
+
+
+STUDY_OUTPUTS = ("cells", "model", "plateau.json", "study.json", "cells.csv")
+
+
+def clear_study(out_dir: Path) -> None:
+    """Remove a previous study's outputs from ``out_dir`` (``--fresh``); other files there are left alone."""
+    import shutil
+
+    for name in STUDY_OUTPUTS:
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    for png in out_dir.glob("*.png") if out_dir.is_dir() else ():
+        png.unlink()
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def cell_fingerprint(spec: NoiseStudySpec, cell: dict[str, Any]) -> str:
+    """What a cell's result depends on: the spec's shared settings, the cell's own values and the content of the
+    files it reads (circuit spec or training spec, parametric noise spec). Stored in every cell; a resumed cell
+    with another fingerprint belongs to a different study and is refused."""
+    import hashlib
+
+    shared = spec.model_dump(mode="json", exclude={"name", "workers", "scales", "mitigations", "seeds", "plateau"})
+    if shared.get("expectation"):
+        shared["expectation"].pop("circuits", None)
+        shared["expectation"].pop("observables", None)
+    files = {}
+    if cell["kind"] == "expectation":
+        files["circuit"] = _file_digest(cell["target"])
+    elif spec.model is not None:
+        files["train"] = _file_digest(spec.model.train)
+    if spec.noise.parametric:
+        files["noise"] = _file_digest(spec.noise.parametric)
+    own = {k: v for k, v in cell.items() if k not in ("id", "fingerprint")}
+    text = json.dumps({"shared": shared, "cell": own, "files": files}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path, *, what: str) -> Any:
+    from qfl_qiskit.errors import QflError
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise QflError(f"{path}: damaged {what} ({type(exc).__name__}); run the study again with --fresh, "
+                       "or delete that file to recompute it") from None
+
+
 def plan_cells(spec: NoiseStudySpec) -> list[dict[str, Any]]:
     """Every cell of the sweep, each with a stable ``id`` (its file name)."""
     targets: list[tuple[str, str, str]] = []
@@ -196,13 +279,26 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
         progress: Callback with ``{"event": "start", "total", "done"}`` then ``{"event": "cell", "id"}``.
         pool: Run cells in ``spec.workers`` processes (False: in this process, e.g. for tests).
     """
+    from qfl_qiskit.errors import QflError
+
     notify = progress or (lambda e: None)
+    check_study(spec)
+    cells = plan_cells(spec)
+    for c in cells:
+        c["fingerprint"] = cell_fingerprint(spec, c)
     cells_dir = out_dir / "cells"
+    done = set()
+    for c in cells:  # a finished cell is reused only if it was computed for exactly this cell of this spec
+        path = cells_dir / f"{c['id']}.json"
+        if path.exists():
+            saved = _read_json(path, what="cell record")
+            if not isinstance(saved, dict) or saved.get("fingerprint") != c["fingerprint"] or "result" not in saved:
+                raise QflError(f"{out_dir} holds results of a different study spec (cell {c['id']} was computed "
+                               "with other settings or files); use another study name, or --fresh to start over")
+            done.add(c["id"])
     cells_dir.mkdir(parents=True, exist_ok=True)
     if spec.model is not None:
         _train_model(spec, out_dir)
-    cells = plan_cells(spec)
-    done = {p.stem for p in cells_dir.glob("*.json")}
     todo = [c for c in cells if c["id"] not in done]
     notify({"event": "start", "total": len(cells), "done": len(cells) - len(todo)})
     spec_json = spec.model_dump_json()
@@ -228,21 +324,35 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
     plateau_path = out_dir / "plateau.json"
     plateau = None
     if spec.plateau is not None:
+        fingerprint = spec.plateau.spec_id
         if plateau_path.exists():
-            plateau = json.loads(plateau_path.read_text())
+            plateau = _read_json(plateau_path, what="plateau record")
+            if not isinstance(plateau, dict) or plateau.get("fingerprint") != fingerprint:
+                raise QflError(f"{plateau_path} was computed for other [plateau] settings; use another study "
+                               "name, or --fresh to start over")
         else:
-            plateau = barren_plateau(spec)
+            plateau = {"fingerprint": fingerprint, **barren_plateau(spec)}
             atomic_write_json(plateau_path, plateau)
-    return _finish(spec, out_dir, [json.loads((cells_dir / f"{c['id']}.json").read_text()) for c in cells], plateau)
+    return _finish(spec, out_dir, [_read_json(cells_dir / f"{c['id']}.json", what="cell record") for c in cells],
+                   plateau)
 
 
 def _train_model(spec: NoiseStudySpec, out_dir: Path) -> None:
     from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.training import train_models
 
+    from qfl_qiskit.errors import QflError
+    from qfl_qiskit.training import load_model
+
     train = load_train_spec(spec.model.train)
-    if not (out_dir / "model" / train.name / spec.model.label / "model.pt").exists():
-        train_models(train, out_dir=out_dir / "model", resume=True, only=[spec.model.label])
+    path = out_dir / "model" / train.name / spec.model.label / "model.pt"
+    if path.exists():
+        _, saved = load_model(path)
+        if saved["spec"].spec_id != train.spec_id:
+            raise QflError(f"{path} was trained from another version of {spec.model.train}; use another study "
+                           "name, or --fresh to start over")
+        return
+    train_models(train, out_dir=out_dir / "model", resume=True, only=[spec.model.label])
 
 
 def _finish(spec: NoiseStudySpec, out_dir: Path, cells: list[dict[str, Any]], plateau: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 from qfl_qiskit.atomic import atomic_write_bytes
 from qfl_qiskit.data import MultimodalDataset, Standardizer, load_dataset, stratified_split, to_tensors
 from qfl_qiskit.data.tensors import TensorData
-from qfl_qiskit.errors import DataError, SpecError
+from qfl_qiskit.errors import DataError, QflError, SpecError
 from qfl_qiskit.models import build_model
 from qfl_qiskit.models.losses import make_loss
 from qfl_qiskit.results.records import make_record, save_record
@@ -193,8 +193,16 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         saved = torch.load(path, map_location="cpu", weights_only=False)
         spec = validate(TrainSpec, saved["train_spec"], source=str(path))
         model_spec = next(m for m in spec.models if m.display == saved["label"])
-    except (KeyError, StopIteration, TypeError, RuntimeError, EOFError) as exc:
-        raise DataError(f"{path} is not a model file written by 'qfl train' ({exc})") from None
+    except QflError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (torch/pickle raise many kinds for a file that is not a model)
+        reason = " ".join(str(exc).split())[:160]
+        raise DataError(f"{path} is not a model file written by 'qfl train' ({type(exc).__name__}: {reason}); "
+                        "give a run folder results/<run>/<label> or its model.pt") from None
     model = build_model(model_spec, saved["dims"], saved["num_classes"], seed=spec.seed)
-    model.load_state_dict(saved["state"])
+    try:
+        model.load_state_dict(saved["state"])
+    except (KeyError, RuntimeError) as exc:
+        raise DataError(f"{path}: the saved weights do not fit the model its spec describes ({type(exc).__name__}); "
+                        "train it again") from None
     return model, {**saved, "spec": spec, "model_spec_obj": model_spec}

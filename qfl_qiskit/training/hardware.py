@@ -51,6 +51,30 @@ class _Replay:
         return out
 
 
+def _read_values(path: Path, p: int) -> np.ndarray:
+    """A job's ``values`` file: a ``.npy`` array of finite numbers, shape (B, p) with B <= MAX_BINDINGS."""
+    from qfl_qiskit.limits import MAX_BINDINGS
+
+    if path.suffix != ".npy":
+        raise SpecError(f"{path}: values must be a .npy file of shape (B, {p}) (np.save), not '{path.suffix}'")
+    try:
+        values = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # pickled object arrays, text or truncated files
+        raise SpecError(f"{path}: not a numeric .npy array ({' '.join(str(exc).split())[:120]}); save the values "
+                        "with np.save as floats") from None
+    if values.ndim != 2 or values.shape[1] != p:
+        raise SpecError(f"{path}: values of shape {values.shape}; the circuit needs (B, {p})")
+    if values.shape[0] > MAX_BINDINGS or values.shape[0] < 1:
+        raise SpecError(f"{path}: {values.shape[0]} bindings; give 1 to {MAX_BINDINGS:,}")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise SpecError(f"{path}: values of dtype {values.dtype}; they must be real numbers")
+    values = np.asarray(values, dtype=float)
+    if not np.isfinite(values).all():
+        row = int(np.argwhere(~np.isfinite(values))[0][0])
+        raise SpecError(f"{path}: row {row} holds NaN or infinity; every value must be a finite angle")
+    return values
+
+
 def job_inputs(spec: Any) -> JobInputs:
     """The logical PUBs of a job spec (see module docstring).
 
@@ -80,9 +104,7 @@ def _circuit_inputs(spec: Any) -> JobInputs:
         path = Path(spec.circuit.values)
         if not path.is_file():
             raise SpecError(f"values file not found: {path}")
-        values = np.load(path)
-        if values.ndim != 2 or values.shape[1] != p:
-            raise SpecError(f"{path}: values of shape {values.shape}; the circuit needs (B, {p})")
+        values = _read_values(path, p)
     else:
         rng = np.random.default_rng(spec.circuit.seed)
         values = rng.uniform(-np.pi, np.pi, (spec.circuit.bindings, p))

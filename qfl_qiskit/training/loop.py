@@ -95,19 +95,38 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: Path, *, fingerprint: str) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`fit` for the run identified by ``fingerprint``.
+FIT_CHECKPOINT_KEYS = ("fingerprint", "epoch", "model", "optimizer", "history", "best_epoch", "best_metric",
+                       "best_state", "bad_epochs", "finished", "stopped_early", "wall_time")
+
+
+def load_checkpoint(path: Path, *, fingerprint: str, required: tuple[str, ...] = FIT_CHECKPOINT_KEYS,
+                    fresh_hint: str = "run without --resume to start over") -> dict[str, Any]:
+    """Read a checkpoint for the run identified by ``fingerprint`` (of :func:`fit`, or any with ``required``).
+
+    Args:
+        path: The checkpoint file.
+        fingerprint: The run's identity; a checkpoint of another spec is refused.
+        required: Keys the checkpoint must hold.
+        fresh_hint: What the user can do instead, for the messages.
 
     Raises:
-        CheckpointError: The file cannot be read, or it belongs to another run (different spec or model).
+        CheckpointError: The file cannot be read, lacks a key, or belongs to another run (different spec or model).
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001  (torch raises many kinds for a damaged file)
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}; delete it to start over") from None
-    if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
+        reason = " ".join(str(exc).split())[:160]
+        raise CheckpointError(f"cannot read checkpoint {path} ({type(exc).__name__}: {reason}); {fresh_hint}, "
+                              "or delete the file") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a checkpoint of this toolkit; {fresh_hint}, or delete the file")
+    if state.get("fingerprint") != fingerprint:
         raise CheckpointError(f"checkpoint {path} belongs to another run (different spec); "
                               "use another run name or delete the checkpoint")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is incomplete (no {', '.join(map(repr, missing))}); "
+                              f"{fresh_hint}, or delete the file")
     return state
 
 

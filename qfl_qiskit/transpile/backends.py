@@ -65,9 +65,14 @@ def resolve_backend(name: str) -> BackendV2:
         return fakes[name]()
     match = _GENERIC.match(name)
     if match:
+        from qfl_qiskit.limits import MAX_BACKEND_QUBITS
+
         n = int(match.group(1))
         if n < 1:
             raise BackendError(f"{name}: a generic backend needs at least 1 qubit")
+        if n > MAX_BACKEND_QUBITS:
+            raise BackendError(f"{name}: at most {MAX_BACKEND_QUBITS} qubits for a generic backend (its target "
+                               f"and distance matrix grow as n^2); use a smaller n")
         from qiskit.providers.fake_provider import GenericBackendV2
 
         return GenericBackendV2(num_qubits=n, seed=GENERIC_SEED)
@@ -82,18 +87,43 @@ def _unknown(name: str, known: list[str]) -> str:
     return f"unknown backend '{name}'; {hint}"
 
 
+def account_available() -> bool:
+    """Whether a Qiskit account is set in the environment or saved in the standard account file.
+
+    Checked before constructing ``QiskitRuntimeService``, which otherwise creates an empty
+    ``~/.qiskit/qiskit-ibm.json`` when there is no account (seen with qiskit-ibm-runtime 0.51).
+    """
+    import os
+
+    if os.environ.get("QISKIT_IBM_TOKEN"):
+        return True
+    from qiskit_ibm_runtime.accounts import management
+
+    path = management._DEFAULT_ACCOUNT_CONFIG_JSON_FILE
+    try:
+        return os.path.getsize(path) > 2  # "{}" is what the service itself leaves behind: no account
+    except OSError:
+        return False
+
+
 def _ibm_backend(name: str) -> BackendV2:
     """A real IBM backend through the saved Qiskit account or the QISKIT_IBM_* environment variables."""
+    import os
+
+    offline = offline_backend_names()
+    if not account_available():
+        raise BackendError(
+            f"{_unknown(name, offline)} (no IBM Quantum account available for real devices: "
+            "save one with QiskitRuntimeService.save_account or set QISKIT_IBM_TOKEN)")
     from qiskit_ibm_runtime import QiskitRuntimeService
 
     try:
         service = QiskitRuntimeService()
     except Exception as exc:  # the service raises several types for a missing or bad account
-        offline = offline_backend_names()
+        source = "QISKIT_IBM_TOKEN" if os.environ.get("QISKIT_IBM_TOKEN") else "the saved Qiskit account"
         raise BackendError(
-            f"{_unknown(name, offline)} (no IBM Quantum account available for real devices: "
-            f"save one with QiskitRuntimeService.save_account or set QISKIT_IBM_TOKEN; {type(exc).__name__})"
-        ) from None
+            f"{_unknown(name, offline)} (the IBM Quantum account from {source} could not be used: "
+            f"{type(exc).__name__}; check the token, instance and network)") from None
     try:
         return service.backend(name)
     except Exception:

@@ -59,6 +59,32 @@ def test_real_backend_without_account_says_how_to_add_one(monkeypatch):
     resolve_backend.cache_clear()
 
 
+def test_no_account_is_refused_without_creating_an_account_file(tmp_path, monkeypatch):
+    from qiskit_ibm_runtime.accounts import management
+
+    account_file = tmp_path / ".qiskit" / "qiskit-ibm.json"
+    monkeypatch.setattr(management, "_DEFAULT_ACCOUNT_CONFIG_JSON_FILE", str(account_file))
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    resolve_backend.cache_clear()
+    with pytest.raises(BackendError, match="no IBM Quantum account"):
+        resolve_backend("ibm_somewhere")
+    assert not account_file.exists() and not account_file.parent.exists()
+    resolve_backend.cache_clear()
+
+
+def test_a_set_but_unusable_token_is_not_called_missing(monkeypatch):
+    class BadToken:
+        def __init__(self):
+            raise ValueError("invalid token")
+
+    _fake_runtime(monkeypatch, BadToken)
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "not-a-valid-token")
+    with pytest.raises(BackendError, match="from QISKIT_IBM_TOKEN could not be used") as info:
+        resolve_backend("ibm_torino")
+    assert "no IBM Quantum account" not in str(info.value) and "not-a-valid-token" not in str(info.value)
+    resolve_backend.cache_clear()
+
+
 def test_real_backend_through_the_service(monkeypatch):
     sentinel = resolve_backend("fake_manila")
 
@@ -72,6 +98,7 @@ def test_real_backend_through_the_service(monkeypatch):
             return [types.SimpleNamespace(name="ibm_test"), types.SimpleNamespace(name="ibm_kingston")]
 
     _fake_runtime(monkeypatch, Service)
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "a-token")  # an account in the environment: the service is asked
     assert resolve_backend("ibm_test") is sentinel
     with pytest.raises(BackendError, match="did you mean ibm_kingston"):
         resolve_backend("ibm_kingstn")

@@ -1,0 +1,74 @@
+"""Size limits, checked in the specs before anything is allocated: what fits this toolkit's simulators and a
+workstation-sized machine. Each limit names itself in the refusal, so a user knows what to shrink.
+
+Layer-neutral (like ``errors``): plain numbers and arithmetic, no qiskit or torch.
+
+Why these numbers (measured on a 2-core, 24 GB machine):
+
+- ``MAX_QUBITS = 24``: the exact simulator keeps a (batch, 2^n) complex128 state plus the states autograd saves;
+  at 24 qubits one batch row is 256 MB, so a batch of 32 with its saved states already exceeds 24 GB.
+- ``MAX_CIRCUIT_GATES = 200_000``: building a 200k-gate QFL in qiskit takes about 2 s and 0.3 GB; a QFL's gate
+  count grows as P * 2^(index qubits), so a mistyped degree or modality count otherwise builds for minutes.
+- ``MAX_BACKEND_QUBITS = 1_200``: a generic backend of n qubits builds its full coupling target (n^2 memory in
+  the transpiler's distance matrix); IBM's largest devices have 156 (Heron) and 1,121 (Condor) qubits.
+- ``MAX_TRANSPILE_SEEDS = 256``: each seed is a full level-3 transpilation.
+- ``MAX_DATA_VALUES = 2**28``: samples x features of a generated data set in float64 (2 GB).
+- ``MAX_BINDINGS = 100_000``: parameter bindings of one estimator call (values, folded copies, results).
+- ``MAX_SWEEP_CELLS = 100_000``, ``MAX_SEEDS = 1_000``: cells and seeds of a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+
+MAX_QUBITS = 24
+MAX_CIRCUIT_GATES = 200_000
+MAX_BACKEND_QUBITS = 1_200
+MAX_TRANSPILE_SEEDS = 256
+MAX_DATA_VALUES = 2**28
+MAX_BINDINGS = 100_000
+MAX_SWEEP_CELLS = 100_000
+MAX_SEEDS = 1_000
+MAX_OBSERVABLES = 10_000
+MAX_WIDTH = 65_536  # hidden sizes, ranks, output widths of classical layers
+
+
+def qfl_index_qubits(slots: int) -> int:
+    """Index qubits addressing ``slots`` feature slots plus one constant slot: ceil(log2(slots + 1))."""
+    return max(1, math.ceil(math.log2(slots + 1)))
+
+
+def qfl_size(modalities: int, features: int, degree: int, layers: int) -> tuple[int, int]:
+    """(qubits, gates) of a QFL circuit, computed without building it (an upper bound on the gates)."""
+    k = qfl_index_qubits(modalities * features)
+    n = k + 1
+    encoding = 2 * 2**k  # Gray-code uniformly controlled RY: 2^k RY + 2^k CX
+    block = layers * (3 * n + n)  # Rx, Ry, Rz per qubit + at most n CX (full entanglement: more, below)
+    full = layers * (3 * n + n * (n - 1) // 2)
+    return n, k + degree * (encoding + max(block, full))
+
+
+def check_qfl(modalities: int, features: int, degree: int, layers: int) -> str | None:
+    """Why a QFL of this size cannot be built or simulated here (None when it fits)."""
+    if modalities * features > 2**MAX_QUBITS:  # checked first: the size arithmetic below stays small
+        return (f"modalities x features = {modalities * features} needs more than {MAX_QUBITS} index qubits "
+                f"(limit {MAX_QUBITS} qubits)")
+    qubits, gates = qfl_size(modalities, features, degree, layers)
+    if qubits > MAX_QUBITS:
+        return f"the QFL needs {qubits} qubits; the limit is {MAX_QUBITS} (reduce modalities x features)"
+    if gates > MAX_CIRCUIT_GATES:
+        return (f"the QFL would have about {gates:,} gates (degree {degree} x 2^{qubits - 1} encoding gates); "
+                f"the limit is {MAX_CIRCUIT_GATES:,} (reduce degree, layers or modalities x features)")
+    return None
+
+
+def check_mma(modalities: int, qubits_per_modality: int, layers: int) -> str | None:
+    """Why an MMA circuit of this size cannot be built or simulated here (None when it fits)."""
+    qubits = modalities * qubits_per_modality
+    if qubits > MAX_QUBITS:
+        return (f"the MMA circuit needs {qubits} qubits (modalities x qubits_per_modality); the limit is "
+                f"{MAX_QUBITS}")
+    gates = layers * qubits * (qubits + 4)
+    if gates > MAX_CIRCUIT_GATES:
+        return f"the MMA circuit would have about {gates:,} gates; the limit is {MAX_CIRCUIT_GATES:,}"
+    return None

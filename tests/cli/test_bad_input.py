@@ -1,0 +1,413 @@
+"""Every command on malformed input: exit code 2, one stderr line starting ``error:``, no traceback, no new file.
+
+Each case writes its inputs into an empty working directory, runs ``qfl`` through its entry point in this process
+and compares the directory (and ``$HOME``) before and after. The cases cover every command and the kinds of bad
+input seen from new users: missing and malformed files, wrong kinds and types, values out of range, NaN and
+infinity, sizes that cannot fit, output folders that are files, corrupt resume state and bad job parameter files.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ..conftest import run_cli
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+
+QFL = 'kind = "qfl"\nmodalities = 2\nfeatures = 1\ndegree = 1\nobservables = 2\n'
+MMA = 'kind = "mma"\nmodalities = 2\nqubits_per_modality = 1\n'
+TRAIN = """kind = "train"
+name = "t"
+[data]
+name = "synthetic_parity"
+options = {num_modalities = 2, features = 2, n = 200}
+[optim]
+epochs = 1
+[[models]]
+name = "qfl"
+degree = 1
+observables = 2
+[[models]]
+name = "concat"
+"""
+STUDY = """kind = "noise_study"
+name = "s"
+scales = [0.0]
+mitigations = ["none"]
+seeds = [0]
+workers = 1
+[noise]
+backend = "fake_manila"
+[expectation]
+circuits = ["c.toml"]
+bindings = 2
+"""
+FED = """kind = "federated"
+name = "f"
+clients = 2
+rounds = 1
+[data]
+name = "synthetic_parity"
+options = {num_modalities = 2, features = 2, n = 200}
+[model]
+name = "mma"
+features = 1
+"""
+JOB = """kind = "job"
+name = "j"
+backend = "fake_manila"
+mode = "job"
+precision = 0.1
+[circuit]
+spec = "c.toml"
+bindings = 2
+"""
+
+
+def edit(text: str, **changes: str) -> str:
+    """Replace the value of ``key = ...`` lines (first occurrence) or append the key at the top level."""
+    lines = text.splitlines()
+    for key, value in changes.items():
+        for i, line in enumerate(lines):
+            if line.split("=")[0].strip() == key:
+                lines[i] = f"{key} = {value}" if value is not None else ""
+                break
+        else:
+            lines.insert(1, f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def section(text: str, name: str, body: str) -> str:
+    """Append ``body`` to table ``[name]`` (created at the end if absent)."""
+    if f"[{name}]" in text:
+        return text.replace(f"[{name}]\n", f"[{name}]\n{body}\n", 1)
+    return text + f"[{name}]\n{body}\n"
+
+
+@dataclass
+class Case:
+    id: str
+    argv: list[str]
+    files: dict[str, str | bytes | Callable[[Path], None]] = field(default_factory=dict)
+    expect: str = ""  # a fragment the error line must contain (lower case)
+
+
+def _npy(array: np.ndarray) -> Callable[[Path], None]:
+    return lambda path: np.save(path, array, allow_pickle=True)
+
+
+def _model_pt(payload: object) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        import torch
+
+        torch.save(payload, path)
+    return make
+
+
+CASES: list[Case] = []
+
+
+def case(id: str, argv: list[str], expect: str = "", files: dict | None = None,
+         **named: str | bytes | Callable[[Path], None]) -> None:
+    """A case; ``named`` files spell ``/`` as ``__`` and ``.`` as ``_DOT_`` (``files`` takes any path)."""
+    paths = {k.replace("__", "/").replace("_DOT_", "."): v for k, v in named.items()} | (files or {})
+    CASES.append(Case(id, argv, paths, expect))
+
+
+# --- circuit specs: qfl circuit build -------------------------------------------------------------------------------
+B = ["circuit", "build", "c.toml", "--out-dir", "out"]
+case("spec-missing", ["circuit", "build", "nope.toml"], "not found")
+case("spec-is-folder", ["circuit", "build", "d"], "not found", d__keep=lambda p: None)
+case("spec-bad-toml", B, "not valid toml", c_DOT_toml="kind = = 1\n")
+case("spec-binary", B, "", c_DOT_toml=b"\xff\xfe\x00\x01")
+case("spec-empty", B, "kind", c_DOT_toml="")
+case("kind-missing", B, "kind", c_DOT_toml="modalities = 2\n")
+case("kind-list", B, "kind must be a string", c_DOT_toml='kind = ["qfl"]\n')
+case("kind-number", B, "kind must be a string", c_DOT_toml="kind = 3\n")
+case("kind-table", B, "kind must be a string", c_DOT_toml="[kind]\na = 1\n")
+case("kind-unknown", B, "unknown kind", c_DOT_toml='kind = "qnn"\n')
+case("unknown-key", B, "unknown key", c_DOT_toml=QFL + "modality = 3\n")
+for key, value, frag in [
+    ("modalities", "0", "greater than or equal"), ("modalities", "-3", "greater than or equal"),
+    ("modalities", '"3"', "not a string"), ("modalities", "2.5", "integer"), ("modalities", "true", "true/false"),
+    ("modalities", "100000", "limit"), ("modalities", "99999999999999999", "limit"),
+    ("features", "true", "true/false"), ("features", "0", "greater"), ("degree", "1000000000", "limit"),
+    ("degree", "0", "greater"), ("layers", "100000", "limit"), ("layers", "[1]", "integer"),
+    ("entanglement", '"ring"', "input should be"), ("entanglement", "1", "input should be"),
+    ("observables", "0", "greater"), ("observables", "1000000", "less than"),
+    ("observable_seed", "-1", "greater"), ("observable_seed", "1e30", "integer"),
+    ("observable_seed", "18446744073709551616", "less than"),
+]:
+    case(f"qfl-{key}-{value}", B, frag, c_DOT_toml=edit(QFL, **{key: value}))
+for key, value, frag in [
+    ("modalities", "30", "limit"), ("qubits_per_modality", "0", "greater"), ("qubits_per_modality", "25", "limit"),
+    ("entangler", '"ring"', "input should be"), ("context", '"one"', "input should be"),
+    ("readout", '"x"', "input should be"), ("fusion_layers", "true", "true/false"),
+    ("encoding_layers", "100000", "limit"),
+]:
+    case(f"mma-{key}-{value}", B, frag, c_DOT_toml=edit(MMA, **{key: value}))
+case("present-on-qfl", B + ["--present", "1,0"], "mma specs only", c_DOT_toml=QFL)
+case("present-count", B + ["--present", "1,0,1"], "flags", c_DOT_toml=MMA)
+case("present-letters", B + ["--present", "1,x"], "flags", c_DOT_toml=MMA)
+case("draw-not-png", B + ["--draw", "x.jpg"], ".png", c_DOT_toml=QFL)
+case("draw-under-file", B + ["--draw", "afile/x.png"], "is a file", c_DOT_toml=QFL, afile="")
+case("draw-is-folder", B + ["--draw", "d.png"], "is a folder", c_DOT_toml=QFL, d_DOT_png__keep="")
+case("out-dir-is-file", ["circuit", "build", "c.toml", "--out-dir", "afile"], "is a file", c_DOT_toml=QFL, afile="")
+case("out-dir-under-file", ["circuit", "build", "c.toml", "--out-dir", "afile/sub"], "is a file", c_DOT_toml=QFL,
+     afile="")
+
+# --- transpile-report ----------------------------------------------------------------------------------------------
+T = ["transpile-report", "c.toml", "--isa-dir", "isa", "--results-dir", "res"]
+case("tr-unknown-fake", T + ["-b", "fake_manilla"], "unknown backend", c_DOT_toml=QFL)
+case("tr-generic-0", T + ["-b", "generic_0"], "at least 1 qubit", c_DOT_toml=QFL)
+case("tr-generic-huge", T + ["-b", "generic_100000"], "at most", c_DOT_toml=QFL)
+case("tr-ibm-no-account", T + ["-b", "ibm_nowhere"], "no ibm quantum account", c_DOT_toml=QFL)
+case("tr-level-4", T + ["-O", "4"], "less than or equal", c_DOT_toml=QFL)
+case("tr-seeds-0", T + ["--seeds", "0"], "greater", c_DOT_toml=QFL)
+case("tr-seeds-huge", T + ["--seeds", "1000000000"], "less than", c_DOT_toml=QFL)
+case("tr-seeds-text", T + ["--seeds", "many"], "", c_DOT_toml=QFL)
+case("tr-json-suffix", T + ["--json", "r.txt"], ".json", c_DOT_toml=QFL)
+case("tr-plot-suffix", T + ["--plot", "r.jpg"], ".png", c_DOT_toml=QFL)
+case("tr-isa-dir-file", ["transpile-report", "c.toml", "--isa-dir", "afile"], "is a file", c_DOT_toml=QFL, afile="")
+case("tr-results-file", ["transpile-report", "c.toml", "--results-dir", "afile", "--isa-dir", "i"], "is a file",
+     c_DOT_toml=QFL, afile="")
+case("tr-json-under-file", T + ["--json", "afile/r.json"], "is a file", c_DOT_toml=QFL, afile="")
+case("tr-too-wide", T + ["-b", "fake_manila"], "qubits", c_DOT_toml=edit(QFL, modalities="40"))
+
+# --- train / compare -----------------------------------------------------------------------------------------------
+R = ["train", "t.toml", "--results-dir", "res"]
+case("train-missing", ["train", "nope.toml"], "not found")
+case("train-results-file", ["train", "t.toml", "--results-dir", "afile"], "is a file", t_DOT_toml=TRAIN, afile="")
+case("train-no-data", R, "data", t_DOT_toml='kind = "train"\n[[models]]\nname = "qfl"\n')
+case("train-no-models", R, "models", t_DOT_toml=TRAIN.split("[[models]]")[0])
+case("train-both-model-forms", R, "not both", t_DOT_toml=TRAIN + '[model]\nname = "lmf"\n')
+case("train-unknown-data", R, "unknown data set", t_DOT_toml=TRAIN.replace("synthetic_parity", "npzz"))
+case("train-data-bad-args", R, "bad arguments", t_DOT_toml=TRAIN.replace("n = 200", "rows = 200"))
+case("train-data-n-nan", R, "finite", t_DOT_toml=TRAIN.replace("n = 200", "n = nan"))
+case("train-data-n-inf", R, "finite", t_DOT_toml=TRAIN.replace("n = 200", "n = inf"))
+case("train-data-n-float", R, "positive integer", t_DOT_toml=TRAIN.replace("n = 200", "n = 200.5"))
+case("train-data-n-huge", R, "limit", t_DOT_toml=TRAIN.replace("n = 200", "n = 1000000000000"))
+case("train-data-modalities-bool", R, "positive integer",
+     t_DOT_toml=TRAIN.replace("num_modalities = 2", "num_modalities = true"))
+case("train-model-unknown", R, "name", t_DOT_toml=TRAIN.replace('name = "concat"', 'name = "transformer"'))
+case("train-model-features-bool", R, "true/false", t_DOT_toml=TRAIN.replace("degree = 1", "degree = 1\nfeatures = true"))
+case("train-model-degree-huge", R, "limit", t_DOT_toml=TRAIN.replace("degree = 1", "degree = 1000000000"))
+case("train-model-qfl-too-many-modalities", R, "limit",
+     t_DOT_toml=TRAIN.replace("num_modalities = 2, features = 2, n = 200",
+                              "num_modalities = 40000, features = 1, n = 20").replace("degree = 1", "degree = 1\nfeatures = 16"))
+case("train-model-hidden-huge", R, "less than",
+     t_DOT_toml=TRAIN.replace('name = "concat"', 'name = "concat"\nencoder_hidden = 1000000000'))
+case("train-duplicate-labels", R, "distinct", t_DOT_toml=TRAIN.replace('name = "concat"', 'name = "qfl"'))
+case("train-name-slash", R, "pattern", t_DOT_toml=TRAIN.replace('name = "t"', 'name = "../t"'))
+case("train-seed-negative", R, "greater", t_DOT_toml=TRAIN.replace('name = "t"', 'name = "t"\nseed = -1'))
+case("train-fractions", R, "10%", t_DOT_toml=TRAIN.replace("[data]\n", "[data]\nval_fraction = 0.5\ntest_fraction = 0.45\n"))
+case("train-lr-inf", R, "finite", t_DOT_toml=TRAIN.replace("epochs = 1", "epochs = 1\nlr = inf"))
+case("train-lr-nan", R, "finite", t_DOT_toml=TRAIN.replace("epochs = 1", "epochs = 1\nlr = nan"))
+case("train-lr-negative", R, "greater", t_DOT_toml=TRAIN.replace("epochs = 1", "epochs = 1\nlr = -0.1"))
+case("train-epochs-0", R, "greater", t_DOT_toml=TRAIN.replace("epochs = 1", "epochs = 0"))
+case("train-batch-bool", R, "true/false", t_DOT_toml=TRAIN.replace("epochs = 1", "epochs = 1\nbatch_size = true"))
+case("train-monitor", R, "input should be", t_DOT_toml=TRAIN.replace("epochs = 1", 'epochs = 1\nmonitor = "auc"'))
+case("train-focal-alpha-nan", R, "finite", t_DOT_toml=TRAIN + '[loss]\nname = "focal"\nalpha = [nan, 1.0]\n')
+case("train-focal-gamma-inf", R, "finite", t_DOT_toml=TRAIN + '[loss]\nname = "focal"\ngamma = inf\n')
+case("train-loss-name", R, "input should be", t_DOT_toml=TRAIN + '[loss]\nname = "hinge"\n')
+case("train-exec-estimator", R, "input should be", t_DOT_toml=TRAIN + '[execution]\nestimator = "qpu"\n')
+case("train-exec-autograd-aer", R, "autograd", t_DOT_toml=TRAIN + '[execution]\nestimator = "aer"\n')
+case("train-exec-shots-exact", R, "need estimator", t_DOT_toml=TRAIN + "[execution]\nshots = 100\n")
+case("compare-one-model", ["compare", "t.toml", "--results-dir", "res"], "at least two",
+     t_DOT_toml=TRAIN.split("[[models]]\nname = \"concat\"")[0])
+case("compare-seeds-text", ["compare", "t.toml", "--results-dir", "res", "--seeds", "a,b"], "--seeds",
+     t_DOT_toml=TRAIN)
+case("compare-seeds-negative", ["compare", "t.toml", "--results-dir", "res", "--seeds", "-1"], "--seeds",
+     t_DOT_toml=TRAIN)
+case("compare-seeds-repeat", ["compare", "t.toml", "--results-dir", "res", "--seeds", "1,1"], "--seeds",
+     t_DOT_toml=TRAIN)
+case("compare-results-file", ["compare", "t.toml", "--results-dir", "afile"], "is a file", t_DOT_toml=TRAIN,
+     afile="")
+
+# --- evaluate ------------------------------------------------------------------------------------------------------
+E = ["evaluate", "run/qfl", "--backend", "fake_manila"]
+case("eval-missing", E, "not found")
+case("eval-record-json", ["evaluate", "run/qfl/record.json", "--backend", "fake_manila"], "not a model",
+     run__qfl__record_DOT_json="{}")
+case("eval-folder-no-model", E, "not found", run__qfl__keep_DOT_txt="")
+case("eval-garbage-model", E, "not a model file", run__qfl__model_DOT_pt=b"garbage")
+case("eval-model-not-dict", E, "not a model file", run__qfl__model_DOT_pt=_model_pt([1, 2, 3]))
+case("eval-model-no-spec", E, "not a model file", run__qfl__model_DOT_pt=_model_pt({"label": "qfl"}))
+case("eval-no-backend", ["evaluate", "run/qfl"], "--backend")
+case("eval-bad-mitigation", E + ["--mitigation", "zne+magic"], "mitigation", run__qfl__model_DOT_pt=b"x")
+case("eval-shots-1", E + ["--shots", "1"], "")
+case("eval-noise-missing", ["evaluate", "run/qfl", "--noise", "n.toml"], "not found")
+case("eval-noise-kind", ["evaluate", "run/qfl", "--noise", "n.toml"], "unknown kind", n_DOT_toml='kind = "x"\n')
+case("eval-noise-nan", ["evaluate", "run/qfl", "--noise", "n.toml"], "finite",
+     n_DOT_toml='kind = "backend"\nbackend = "fake_manila"\nscale = nan\n')
+
+# --- noise-study ---------------------------------------------------------------------------------------------------
+N = ["noise-study", "s.toml", "--results-dir", "res"]
+case("study-missing", ["noise-study", "nope.toml"], "not found")
+case("study-empty", N, "kind", s_DOT_toml="")
+case("study-train-spec", N, "kind", s_DOT_toml=TRAIN)
+case("study-scales-nan", N, "finite", s_DOT_toml=edit(STUDY, scales="[nan]"), c_DOT_toml=QFL)
+case("study-scales-negative", N, "scales", s_DOT_toml=edit(STUDY, scales="[-1.0]"), c_DOT_toml=QFL)
+case("study-scales-repeat", N, "distinct", s_DOT_toml=edit(STUDY, scales="[1.0, 1.0]"), c_DOT_toml=QFL)
+case("study-seeds-negative", N, "seeds", s_DOT_toml=edit(STUDY, seeds="[-1]"), c_DOT_toml=QFL)
+case("study-seeds-bool", N, "true/false", s_DOT_toml=edit(STUDY, seeds="[true]"), c_DOT_toml=QFL)
+case("study-seeds-many", N, "", s_DOT_toml=edit(STUDY, seeds=str(list(range(2000)))), c_DOT_toml=QFL)
+case("study-shots-inf", N, "", s_DOT_toml=edit(STUDY, shots="inf"), c_DOT_toml=QFL)
+case("study-workers-0", N, "greater", s_DOT_toml=edit(STUDY, workers="0"), c_DOT_toml=QFL)
+case("study-cli-workers-0", N + ["--workers", "0"], "", s_DOT_toml=STUDY, c_DOT_toml=QFL)
+case("study-mitigation-unknown", N, "mitigation", s_DOT_toml=edit(STUDY, mitigations='["magic"]'), c_DOT_toml=QFL)
+case("study-bindings-huge", N, "less than", s_DOT_toml=STUDY.replace("bindings = 2", "bindings = 1000000000"),
+     c_DOT_toml=QFL)
+case("study-circuit-missing", N, "not found", s_DOT_toml=STUDY)
+case("study-circuit-is-train", N, "kind", s_DOT_toml=STUDY, c_DOT_toml=TRAIN)
+case("study-circuit-too-big", N, "limit", s_DOT_toml=STUDY, c_DOT_toml=edit(QFL, degree="100000000"))
+case("study-backend-unknown", N, "unknown backend", s_DOT_toml=STUDY.replace("fake_manila", "fake_nowhere"),
+     c_DOT_toml=QFL)
+case("study-parametric-missing", N, "not found",
+     s_DOT_toml=STUDY.replace('[noise]\n', '[noise]\nparametric = "p.toml"\n'), c_DOT_toml=QFL)
+case("study-model-train-missing", N, "not found", s_DOT_toml=STUDY + '[model]\ntrain = "nope.toml"\n', c_DOT_toml=QFL)
+case("study-model-label", N, "label", s_DOT_toml=STUDY + '[model]\ntrain = "t.toml"\nlabel = "lmf"\n',
+     c_DOT_toml=QFL, t_DOT_toml=TRAIN)
+case("study-plateau-degree-0", N, "degrees", s_DOT_toml=STUDY + "[plateau]\ndegrees = [0]\n", c_DOT_toml=QFL)
+case("study-plateau-huge", N, "limit", s_DOT_toml=STUDY + "[plateau]\nmodalities = [100000000]\n", c_DOT_toml=QFL)
+case("study-results-file", ["noise-study", "s.toml", "--results-dir", "afile"], "is a file", s_DOT_toml=STUDY,
+     c_DOT_toml=QFL, afile="")
+CELL = "res/s/cells/expectation-c-s0-none-seed0.json"
+case("study-damaged-cell", N, "damaged", s_DOT_toml=STUDY, c_DOT_toml=QFL, files={CELL: '{"id": "trunc'})
+case("study-other-spec-cell", N, "different study spec", s_DOT_toml=STUDY, c_DOT_toml=QFL,
+     files={CELL: '{"id": "x", "fingerprint": "0", "result": {}}'})
+
+# --- federated -----------------------------------------------------------------------------------------------------
+F = ["federated", "f.toml", "--results-dir", "res"]
+case("fed-missing", ["federated", "nope.toml"], "not found")
+case("fed-results-file", ["federated", "f.toml", "--results-dir", "afile"], "is a file", f_DOT_toml=FED, afile="")
+case("fed-lr-inf", F, "finite", f_DOT_toml=FED.replace("rounds = 1", "rounds = 1\nlr = inf"))
+case("fed-alpha-inf", F, "finite", f_DOT_toml=FED.replace("rounds = 1", "rounds = 1\nalpha = inf"))
+case("fed-clients-0", F, "greater", f_DOT_toml=FED.replace("clients = 2", "clients = 0"))
+case("fed-min-clients", F, "min_clients", f_DOT_toml=FED.replace("rounds = 1", "rounds = 1\nmin_clients = 5"))
+case("fed-data-missing-rate", F, "missing_rate", f_DOT_toml=FED.replace("[data]\n", "[data]\nmissing_rate = 0.3\n"))
+case("fed-model-classical", F, "name", f_DOT_toml=FED.replace('name = "mma"', 'name = "lmf"'))
+case("fed-garbage-checkpoint", F + ["--resume"], "cannot read checkpoint", f_DOT_toml=FED,
+     res__f__checkpoint_DOT_pt=b"not a checkpoint")
+
+# --- submit and jobs -----------------------------------------------------------------------------------------------
+S = ["submit", "j.toml", "--records-dir", "rec"]
+case("submit-missing", ["submit", "nope.toml"], "not found")
+case("submit-kind", S, "kind", j_DOT_toml=TRAIN)
+case("submit-no-table", S, "exactly one", j_DOT_toml=JOB.split("[circuit]")[0])
+case("submit-session-no-max-time", S, "max_time", j_DOT_toml=JOB.replace('mode = "job"', 'mode = "session"'),
+     c_DOT_toml=QFL)
+case("submit-precision-0", S, "greater", j_DOT_toml=JOB.replace("precision = 0.1", "precision = 0"), c_DOT_toml=QFL)
+case("submit-precision-nan", S, "finite", j_DOT_toml=JOB.replace("precision = 0.1", "precision = nan"),
+     c_DOT_toml=QFL)
+case("submit-both-precision-shots", S, "not both", j_DOT_toml=JOB.replace("precision = 0.1", "precision = 0.1\nshots = 9"),
+     c_DOT_toml=QFL)
+case("submit-name-chars", S, "pattern", j_DOT_toml=JOB.replace('name = "j"', 'name = "a b"'), c_DOT_toml=QFL)
+case("submit-bindings-huge", S, "less than", j_DOT_toml=JOB.replace("bindings = 2", "bindings = 1000000000"),
+     c_DOT_toml=QFL)
+case("submit-circuit-missing", S, "not found", j_DOT_toml=JOB)
+case("submit-backend-unknown", S, "unknown backend", j_DOT_toml=JOB.replace("fake_manila", "fake_manilla"),
+     c_DOT_toml=QFL)
+case("submit-records-file", ["submit", "j.toml", "--records-dir", "afile"], "is a file", j_DOT_toml=JOB,
+     c_DOT_toml=QFL, afile="")
+case("submit-max-qpu-negative", S + ["--max-qpu-seconds", "-1"], "", j_DOT_toml=JOB, c_DOT_toml=QFL)
+case("submit-resilience-unknown", S, "unknown runtime estimator option",
+     j_DOT_toml=JOB + "[resilience]\nmeasure_mitigatoin = true\n", c_DOT_toml=QFL)
+case("submit-resilience-mistyped", S, "measure_mitigation", j_DOT_toml=JOB + '[resilience]\nmeasure_mitigation = 5\n',
+     c_DOT_toml=QFL)
+V = JOB.replace("bindings = 2", 'values = "v.npy"')
+case("values-nan", S, "nan", j_DOT_toml=V, c_DOT_toml=QFL, v_DOT_npy=_npy(np.full((2, 11), np.nan)))
+case("values-inf", S, "nan or infinity", j_DOT_toml=V, c_DOT_toml=QFL, v_DOT_npy=_npy(np.full((2, 11), np.inf)))
+case("values-object", S, "numeric", j_DOT_toml=V, c_DOT_toml=QFL,
+     v_DOT_npy=_npy(np.array([{"a": 1}, None], dtype=object)))
+case("values-text", S, "numeric", j_DOT_toml=V, c_DOT_toml=QFL, v_DOT_npy="1 2 3\n")
+case("values-npz", S, ".npy", j_DOT_toml=JOB.replace("bindings = 2", 'values = "v.npz"'), c_DOT_toml=QFL,
+     v_DOT_npz=b"PK\x03\x04")
+case("values-pickle", S, "numeric", j_DOT_toml=V, c_DOT_toml=QFL, v_DOT_npy=pickle.dumps([1.0, 2.0]))
+case("values-shape", S, "shape", j_DOT_toml=V, c_DOT_toml=QFL, v_DOT_npy=_npy(np.zeros((2, 3))))
+case("values-strings", S, "dtype", j_DOT_toml=V, c_DOT_toml=QFL, v_DOT_npy=_npy(np.full((1, 11), "a")))
+case("values-missing", S, "not found", j_DOT_toml=V, c_DOT_toml=QFL)
+REC = {"record_id": "r1", "backend": "fake_manila", "local": True, "mode": "job", "job_ids": ["x"],
+       "options": {}, "status": "DONE", "isa": {}, "values": {}, "observables": [], "specs": {},
+       "result_file": "r1.result.json"}
+case("jobs-status-unknown", ["jobs", "status", "nope", "--records-dir", "rec"], "no job record")
+case("jobs-fetch-unknown", ["jobs", "fetch", "nope", "--records-dir", "rec", "--results-dir", "res"], "no job record")
+case("jobs-cancel-unknown", ["jobs", "cancel", "nope", "--records-dir", "rec"], "no job record")
+case("jobs-fetch-corrupt", ["jobs", "fetch", "r1", "--records-dir", "rec", "--results-dir", "res"], "corrupt",
+     rec__r1_DOT_json='{"record_id": "r1", ')
+case("jobs-fetch-no-local", ["jobs", "fetch", "r1", "--records-dir", "rec", "--results-dir", "res"], "corrupt",
+     rec__r1_DOT_json=json.dumps({k: v for k, v in REC.items() if k != "local"}))
+case("jobs-fetch-truncated-result", ["jobs", "fetch", "r1", "--records-dir", "rec", "--results-dir", "res"],
+     "damaged", rec__r1_DOT_json=json.dumps(REC), rec__r1_DOT_result_DOT_json='{"__type__": "Primitive')
+case("jobs-fetch-results-file", ["jobs", "fetch", "r1", "--records-dir", "rec", "--results-dir", "afile"],
+     "is a file", rec__r1_DOT_json=json.dumps(REC), afile="")
+case("jobs-cancel-done", ["jobs", "cancel", "r1", "--records-dir", "rec"], "already finished",
+     rec__r1_DOT_json=json.dumps(REC))
+
+# --- noise snapshot, backends, quickstart, usage -----------------------------------------------------------------
+case("snapshot-unknown", ["noise", "snapshot", "fake_nowhere", "--out-dir", "nm"], "unknown backend")
+case("snapshot-generic-huge", ["noise", "snapshot", "generic_100000", "--out-dir", "nm"], "at most")
+case("snapshot-out-file", ["noise", "snapshot", "fake_manila", "--out-dir", "afile"], "is a file", afile="")
+case("backends-contains", ["backends", "--contains", "zzzz"], "no backend")
+case("backends-min-qubits", ["backends", "--min-qubits", "0"], "")
+case("quickstart-spec-missing", ["quickstart", "--spec", "nope.toml", "--results-dir", "r", "--isa-dir", "i"],
+     "not found")
+case("quickstart-no-qfl", ["quickstart", "--spec", "t.toml", "--results-dir", "r", "--isa-dir", "i"], "qfl",
+     t_DOT_toml=TRAIN.replace('name = "qfl"\ndegree = 1\nobservables = 2', 'name = "lmf"'))
+case("quickstart-results-file", ["quickstart", "--results-dir", "afile"], "is a file", afile="")
+case("quickstart-shots-1", ["quickstart", "--shots", "1"], "")
+case("unknown-command", ["trian"], "no such command")
+case("unknown-option", ["train", "t.toml", "--resum"], "no such option")
+
+
+def _tree(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if not p.is_dir()} | {
+        p.relative_to(root).as_posix() + "/": 0 for p in root.rglob("*") if p.is_dir()}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("COLUMNS", "300")
+    return work, home
+
+
+def test_the_suite_is_large_enough():
+    assert len(CASES) >= 100 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gives_one_line_exit_2_and_no_files(c: Case, workdir, capsys):
+    work, home = workdir
+    for name, content in c.files.items():
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith("/keep"):  # only the folder
+            continue
+        if callable(content):
+            content(path)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    before, home_before = _tree(work), _tree(home)
+    code, out, err = run_cli(c.argv, capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, f"exit {code}; stderr: {err[-2000:]}; stdout: {out[-500:]}"
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err + out
+    assert c.expect in lines[0].lower(), lines[0]
+    assert _tree(work) == before, "files were created or changed"
+    assert _tree(home) == home_before, "files were created under $HOME"
