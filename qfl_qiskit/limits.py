@@ -62,6 +62,12 @@ def check_qfl(modalities: int, features: int, degree: int, layers: int) -> str |
     return None
 
 
+def mma_layers(encoding_layers: int, trainable_layers: int, fusion_layers: int) -> int:
+    """Gate layers of an MMA circuit: each upload encodes then runs its trainable block; each fusion layer
+    entangles then rotates."""
+    return encoding_layers * (1 + trainable_layers) + 2 * fusion_layers
+
+
 def check_mma(modalities: int, qubits_per_modality: int, layers: int) -> str | None:
     """Why an MMA circuit of this size cannot be built or simulated here (None when it fits)."""
     qubits = modalities * qubits_per_modality
@@ -71,4 +77,24 @@ def check_mma(modalities: int, qubits_per_modality: int, layers: int) -> str | N
     gates = layers * qubits * (qubits + 4)
     if gates > MAX_CIRCUIT_GATES:
         return f"the MMA circuit would have about {gates:,} gates; the limit is {MAX_CIRCUIT_GATES:,}"
+    return None
+
+
+def check_data_values(n: int, modalities: int, features: int) -> str | None:
+    """Why a generated data set of n samples x modalities x features cannot be allocated (None when it fits)."""
+    values = n * modalities * features
+    if values > MAX_DATA_VALUES:
+        return (f"n x num_modalities x features = {values:,} values exceeds the limit of {MAX_DATA_VALUES:,} "
+                "(2 GB in float64); use a smaller n or fewer features")
+    return None
+
+
+def check_backend_name(name: str) -> str | None:
+    """Why a backend name cannot be built here (None when it may be): ``generic_<n>`` beyond the limit."""
+    import re
+
+    match = re.fullmatch(r"generic_(\d+)", name)
+    if match and int(match.group(1)) > MAX_BACKEND_QUBITS:
+        return (f"{name}: at most {MAX_BACKEND_QUBITS} qubits for a generic backend (its target and distance "
+                "matrix grow as n^2); use a smaller n")
     return None

@@ -30,14 +30,14 @@ def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list
 
     With ``seed``, the spec's seed is replaced and the run is named ``<name>_seed<seed>``.
     """
-    from qfl_qiskit.cli.progress import TrainingProgress
-    from qfl_qiskit.specs.train import load_train_spec
-    from qfl_qiskit.training import prepare_data, train_models
-
     from qfl_qiskit.atomic import require_writable_dir
+    from qfl_qiskit.specs.train import load_train_spec
 
     require_writable_dir(results_dir, what="--results-dir")
-    spec = load_train_spec(spec_file)
+    spec = load_train_spec(spec_file)  # a bad spec is refused before torch and the data layer are imported
+    from qfl_qiskit.cli.progress import TrainingProgress
+    from qfl_qiskit.training import prepare_data, train_models
+
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed, "name": f"{spec.name}_seed{seed}"})
     with console.status(f"loading data set '{spec.data.name}'"):

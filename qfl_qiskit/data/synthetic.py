@@ -16,12 +16,13 @@ def _check_positive(**values: int) -> None:
 
 def _check_size(n: int, num_modalities: int, features: int, *, terms: int = 1, degree: int = 1) -> None:
     """Refuse, before allocating, a data set larger than :data:`~qfl_qiskit.limits.MAX_DATA_VALUES` values."""
-    from qfl_qiskit.limits import MAX_DATA_VALUES
+    from qfl_qiskit.limits import MAX_DATA_VALUES, check_data_values
 
-    values = n * num_modalities * features
-    if values > MAX_DATA_VALUES or terms * num_modalities * features > MAX_DATA_VALUES or degree > MAX_DATA_VALUES:
-        raise DataError(f"n x num_modalities x features = {values:,} values exceeds the limit of "
-                        f"{MAX_DATA_VALUES:,} (2 GB in float64); use a smaller n or fewer features")
+    why = check_data_values(n, num_modalities, features)
+    if why is None and (terms * num_modalities * features > MAX_DATA_VALUES or degree > MAX_DATA_VALUES):
+        why = f"terms x num_modalities x features and degree must stay below {MAX_DATA_VALUES:,}"
+    if why:
+        raise DataError(why)
 
 
 def _frequencies(rng: np.random.Generator, *, num_modalities: int, features: int, degree: int) -> np.ndarray:

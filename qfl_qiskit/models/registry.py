@@ -27,18 +27,7 @@ def build_model(spec: Any, dims: Sequence[int], num_classes: int, *, estimator: 
     """
     import torch
 
-    from qfl_qiskit import limits
-    from qfl_qiskit.errors import SpecError
     from qfl_qiskit.models.quantum import MMAFusion, QFLFusion
-
-    why = None
-    if spec.name == "qfl":
-        why = limits.check_qfl(len(dims), spec.features, spec.degree, spec.layers)
-    elif spec.name == "mma":
-        why = limits.check_mma(len(dims), spec.features,
-                               spec.encoding_layers * (1 + spec.trainable_layers) + 2 * spec.fusion_layers)
-    if why:
-        raise SpecError(f"model '{spec.display}' on {len(dims)} modalities: {why}")
 
     torch.manual_seed(seed)
     options = spec.model_dump(exclude={"name", "label"})

@@ -6,9 +6,9 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from qfl_qiskit.errors import SpecError
 
@@ -45,6 +45,19 @@ def _scalar_misfit(annotation: Any, value: Any) -> str | None:
                         _admits(a, kind) for a in inner):
                     return f"expected numbers, not {what}"
     return None
+
+
+def _backend_name(name: str) -> str:
+    from qfl_qiskit.limits import check_backend_name
+
+    why = check_backend_name(name)
+    if why:
+        raise ValueError(why)
+    return name
+
+
+#: A backend name (``fake_<device>``, ``generic_<n>``, an IBM device); sizes that cannot be built are refused.
+BackendName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_backend_name)]
 
 
 class Spec(BaseModel):

@@ -74,7 +74,7 @@ class MMASpec(Spec):
 
     @model_validator(mode="after")
     def _fits(self) -> MMASpec:
-        layers = self.encoding_layers * (1 + self.trainable_layers) + 2 * self.fusion_layers
+        layers = limits.mma_layers(self.encoding_layers, self.trainable_layers, self.fusion_layers)
         why = limits.check_mma(self.modalities, self.qubits_per_modality, layers)
         if why:
             raise ValueError(why)

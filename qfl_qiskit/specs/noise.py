@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from qfl_qiskit.specs.base import Spec, load_by_kind
+from qfl_qiskit.specs.base import BackendName, Spec, load_by_kind
 
 
 class BackendNoiseSpec(Spec):
@@ -26,7 +26,7 @@ class BackendNoiseSpec(Spec):
     """
 
     kind: Literal["backend"] = "backend"
-    backend: str = Field(min_length=1)
+    backend: BackendName
     snapshot: str | None = None
     scale: float = Field(1.0, ge=0.0, allow_inf_nan=False)
 

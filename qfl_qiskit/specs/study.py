@@ -8,14 +8,14 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from qfl_qiskit import limits
-from qfl_qiskit.specs.base import Spec, load_by_kind
+from qfl_qiskit.specs.base import BackendName, Spec, load_by_kind
 
 
 class StudyNoiseSpec(Spec):
     """The base noise that ``scales`` multiply: a backend's calibration (the circuits are transpiled for it) or a
     parametric noise spec file (the circuits are transpiled for ``backend`` too, for a realistic gate set)."""
 
-    backend: str = Field("fake_torino", min_length=1)
+    backend: BackendName = "fake_torino"
     parametric: str | None = None  # path of a kind = "parametric" noise spec; None: the backend's calibration
 
 

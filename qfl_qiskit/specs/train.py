@@ -54,6 +54,11 @@ class DataSpec(Spec):
         bad = _non_finite(self.options)
         if bad is not None:
             raise ValueError(f"options.{bad}: must be a finite number (got NaN or infinity)")
+        sizes = [self.options.get(k, 1) for k in ("n", "num_modalities", "features")]
+        if "n" in self.options and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
+            why = limits.check_data_values(*sizes)  # refused here, before the data layer (and torch) is loaded
+            if why:
+                raise ValueError(f"options: {why}")
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ValueError("val_fraction + test_fraction must leave at least 10% for training")
         return self
@@ -108,8 +113,8 @@ class MMAModelSpec(_ModelBase):
 
     @model_validator(mode="after")
     def _fits(self) -> MMAModelSpec:
-        why = limits.check_mma(1, self.features, self.encoding_layers * (1 + self.trainable_layers)
-                               + 2 * self.fusion_layers)
+        why = limits.check_mma(1, self.features, limits.mma_layers(self.encoding_layers, self.trainable_layers,
+                                                                    self.fusion_layers))
         if why:
             raise ValueError(why)
         return self

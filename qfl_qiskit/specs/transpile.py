@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from qfl_qiskit import limits
-from qfl_qiskit.specs.base import Spec
+from qfl_qiskit.specs.base import BackendName, Spec
 
 
 class TranspileSpec(Spec):
@@ -17,6 +17,6 @@ class TranspileSpec(Spec):
         seeds: Number of ``seed_transpiler`` values swept (0 .. seeds-1); the best by ESP is kept.
     """
 
-    backends: tuple[str, ...] = Field(("fake_torino",), min_length=1, max_length=64)
+    backends: tuple[BackendName, ...] = Field(("fake_torino",), min_length=1, max_length=64)
     optimization_level: int = Field(3, ge=0, le=3)
     seeds: int = Field(8, ge=1, le=limits.MAX_TRANSPILE_SEEDS)

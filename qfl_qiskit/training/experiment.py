@@ -100,6 +100,29 @@ def save_model(path: Path, model: torch.nn.Module, *, spec: TrainSpec, label: st
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def check_fits(model_spec: Any, dims: Any) -> None:
+    """Refuse a model that cannot be built for these modalities (TFN's tensor, the quantum circuit's size).
+
+    Raises:
+        SpecError: The model does not fit (one line naming the model and the limit).
+    """
+    from qfl_qiskit import limits
+
+    m = len(dims)
+    if model_spec.name == "tfn" and (model_spec.features + 1) ** m > model_spec.max_tensor:
+        raise SpecError(f"TFN with {m} modalities of {model_spec.features} features needs a "
+                        f"{(model_spec.features + 1) ** m}-dimensional tensor (max_tensor "
+                        f"{model_spec.max_tensor}); drop TFN from the spec or use LMF")
+    why = None
+    if model_spec.name == "qfl":
+        why = limits.check_qfl(m, model_spec.features, model_spec.degree, model_spec.layers)
+    elif model_spec.name == "mma":
+        why = limits.check_mma(m, model_spec.features, limits.mma_layers(
+            model_spec.encoding_layers, model_spec.trainable_layers, model_spec.fusion_layers))
+    if why:
+        raise SpecError(f"model '{model_spec.display}' on {m} modalities: {why}")
+
+
 def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: list[str] | None = None,
                  progress: Progress | None = None, splits: Splits | None = None) -> dict[str, Any]:
     """Train every model of ``spec`` (or those labelled in ``only``) on one split; write the run folder.
@@ -124,6 +147,9 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
     if unknown:
         raise SpecError(f"no model labelled {unknown[0]!r} in the spec; labels: {', '.join(labels)}")
     splits = splits or prepare_data(spec)
+    for model_spec in spec.models:  # every model is checked against the data before the first one trains
+        if not only or model_spec.display in only:
+            check_fits(model_spec, splits.dims)
     run_dir = out_dir / spec.name
     rows = []
     for model_spec in spec.models:
@@ -144,10 +170,7 @@ def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *
     from qfl_qiskit.results.plots import plot_learning_curve
 
     label = model_spec.display
-    if model_spec.name == "tfn" and (model_spec.features + 1) ** len(splits.dims) > model_spec.max_tensor:
-        raise SpecError(f"TFN with {len(splits.dims)} modalities of {model_spec.features} features needs a "
-                        f"{(model_spec.features + 1) ** len(splits.dims)}-dimensional tensor (max_tensor "
-                        f"{model_spec.max_tensor}); drop TFN from the spec or use LMF")
+    check_fits(model_spec, splits.dims)
     quantum = model_spec.name in ("qfl", "mma")
     estimator = make_estimator(spec.execution, seed=spec.seed) if quantum else None
     model = build_model(model_spec, splits.dims, splits.num_classes, estimator=estimator,
