@@ -97,6 +97,11 @@ class NoiseStudySpec(Spec):
     model: ModelPart | None = None
     plateau: PlateauPart | None = PlateauPart()
 
+    @field_validator("expectation", "model", "plateau", mode="before")
+    @classmethod
+    def _switched_off(cls, v: object) -> object:
+        return None if v is False else v  # `plateau = false` in TOML (which has no null) switches a part off
+
     @field_validator("scales")
     @classmethod
     def _scales(cls, v: tuple[float, ...]) -> tuple[float, ...]:
