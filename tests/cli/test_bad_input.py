@@ -281,6 +281,10 @@ case("study-results-file", ["noise-study", "s.toml", "--results-dir", "afile"], 
      c_DOT_toml=QFL, afile="")
 CELL = "res/s/cells/expectation-c-s0-none-seed0.json"
 case("study-damaged-cell", N, "damaged", s_DOT_toml=STUDY, c_DOT_toml=QFL, files={CELL: '{"id": "trunc'})
+case("study-damaged-plateau", N, "damaged plateau", s_DOT_toml=STUDY, c_DOT_toml=QFL,
+     res__s__plateau_DOT_json='{"vs_degree": [')
+case("study-other-plateau", N, "other [plateau] settings", s_DOT_toml=STUDY, c_DOT_toml=QFL,
+     res__s__plateau_DOT_json='{"fingerprint": "x"}')
 case("study-other-spec-cell", N, "different study spec", s_DOT_toml=STUDY, c_DOT_toml=QFL,
      files={CELL: '{"id": "x", "fingerprint": "0", "result": {}}'})
 

@@ -220,3 +220,43 @@ def _run_measured(argv: list[str], *, cwd: Path) -> tuple[int, str, float]:
     mb = int(peak.read_text()) / 1024
     peak.unlink()
     return proc.returncode, proc.stderr, mb
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """PIDs of processes whose working directory is ``folder`` (the study's driver and its workers)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if Path(os.readlink(proc / "cwd")) == folder:
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the worker processes")
+def test_killed_study_leaves_no_worker_processes_and_resumes(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "c.toml").write_text('kind = "qfl"\nmodalities = 6\nfeatures = 2\ndegree = 2\n')
+    (tmp_path / "s.toml").write_text(STUDY.format(backend="fake_manila", bindings=300).replace(
+        "scales = [1.0]", "scales = [0.5, 1.0, 2.0]").replace("seeds = [0]", "seeds = [0, 1]").replace(
+        "workers = 1", "workers = 2"))
+    cmd = [sys.executable, "-c", "from qfl_qiskit.cli import main; main()", "noise-study", "s.toml"]
+    driver = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = tmp_path / "results" / "s" / "cells"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cells.is_dir() and any(cells.glob("*.json"))):
+        time.sleep(0.2)
+    assert len(_processes_in(tmp_path)) >= 2, "the workers were not running"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    deadline = time.time() + 15
+    while time.time() < deadline and _processes_in(tmp_path):
+        time.sleep(0.2)
+    assert _processes_in(tmp_path) == [], "workers of the killed driver are still running"
+    resumed = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list(cells.glob("*.json"))) == 6
