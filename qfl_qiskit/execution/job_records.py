@@ -172,6 +172,8 @@ def append_status(records_dir: Path, record: dict[str, Any], status: str, **fiel
 def list_records(records_dir: Path) -> list[tuple[str, dict[str, Any] | None]]:
     """Every record id with its record, or None for a corrupt one; newest first."""
     out: list[tuple[str, dict[str, Any] | None]] = []
+    if records_dir.exists() and not records_dir.is_dir():
+        raise JobRecordError(f"--records-dir {records_dir} is a file, not a folder; give the job records folder")
     if not records_dir.is_dir():
         return out
     for path in sorted(records_dir.glob("*.json"), reverse=True):

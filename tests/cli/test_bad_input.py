@@ -341,6 +341,7 @@ case("values-missing", S, "not found", j_DOT_toml=V, c_DOT_toml=QFL)
 REC = {"record_id": "r1", "backend": "fake_manila", "local": True, "mode": "job", "job_ids": ["x"],
        "options": {}, "status": "DONE", "isa": {}, "values": {}, "observables": [], "specs": {},
        "result_file": "r1.result.json"}
+case("jobs-list-file", ["jobs", "list", "--records-dir", "afile"], "is a file", afile="")
 case("jobs-status-unknown", ["jobs", "status", "nope", "--records-dir", "rec"], "no job record")
 case("jobs-fetch-unknown", ["jobs", "fetch", "nope", "--records-dir", "rec", "--results-dir", "res"], "no job record")
 case("jobs-cancel-unknown", ["jobs", "cancel", "nope", "--records-dir", "rec"], "no job record")
