@@ -3,8 +3,9 @@
 What a run does with each PUB:
 
 1. An ISA circuit (one with a ``layout``) is compacted to its active physical qubits (:mod:`.compact`), cached per
-   circuit object, so a 156-qubit backend costs what the few qubits it uses cost. Its observables are given on
-   the LOGICAL qubits and are mapped through ``circuit.layout`` here. A circuit without layout runs as it is.
+   circuit object, so a 156-qubit backend costs what the few qubits it uses cost. Its observables are laid out
+   (on the physical qubits, Qiskit's convention) and restricted to the simulated qubits here. A circuit without
+   layout runs as it is.
 2. The noise model is built for exactly the simulated qubits: a :class:`BackendNoiseSpec` gives the calibration
    noise of the kept physical qubits (remapped, cached per qubit set by :func:`qfl_qiskit.noise.noise_model`);
    a :class:`ParametricNoiseSpec` is the same on every qubit. A ready ``NoiseModel`` object is used as given,
@@ -14,7 +15,7 @@ What a run does with each PUB:
    (the statevector and MPS methods average random noise trajectories, so they are refused for noisy exact
    values). Aer's expectation snapshots skip readout errors, so the model's readout errors are applied exactly
    to the observables (:func:`.aer_measure.apply_readout`). Standard errors are zeros.
-4. Shot mode (``shots=N``): honest sampling, not Aer's precision option (Aer's EstimatorV2 only adds Gaussian
+4. Shot mode (``shots=N``, or a PUB / ``run`` precision p > 0, which takes ceil(1/p^2) shots): honest sampling, not Aer's precision option (Aer's EstimatorV2 only adds Gaussian
    noise N(0, precision) to exact values, ignoring the actual measurement statistics and readout errors).
    Each PUB is measured in qubit-wise commuting Pauli settings with ``qiskit_aer.primitives.SamplerV2``, N shots
    per setting; values are sample means and stds their standard errors (:mod:`.aer_measure`). With a noise
@@ -27,7 +28,6 @@ different active-qubit sets need different noise models and so make one call eac
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -44,7 +44,7 @@ from qfl_qiskit.execution.aer_measure import (
     measurement_plan,
     readout_factors,
 )
-from qfl_qiskit.execution.base import Pub, PubResult, as_pub, from_v2, v2_observables
+from qfl_qiskit.execution.base import Estimate, QflEstimator, Task, from_v2, v2_observables
 from qfl_qiskit.execution.compact import CircuitCache, CompactCircuit, compact_circuit
 from qfl_qiskit.noise import noise_model
 from qfl_qiskit.specs.noise import BackendNoiseSpec, ParametricNoiseSpec
@@ -85,16 +85,17 @@ def resolve_device(device: str) -> str:
 class _Plan:
     """One PUB prepared for Aer."""
 
-    pub: Pub
+    task: Task
     circuit: QuantumCircuit
     observables: list[SparsePauliOp]
     model: Any
     method: str
     metadata: dict[str, Any] = field(default_factory=dict)
     zero: list[bool] = field(default_factory=list)  # observables that are exactly 0 (fully random readout)
+    shots: int | None = None
 
 
-class AerEstimator:
+class AerEstimator(QflEstimator):
     """Expectation values from qiskit-aer (see the module docstring for what happens to each PUB).
 
     Args:
@@ -139,30 +140,31 @@ class AerEstimator:
         self._measured = CircuitCache()
         self._readout: dict[tuple[int, int], tuple[Any, list[tuple[float, float]] | None]] = {}
 
-    def run(self, pubs: Sequence[Pub | tuple]) -> list[PubResult]:
-        """Evaluate every PUB; evs and stds of shape (..., K) for values (..., p) and K observables.
+    def _estimate(self, tasks: list[Task]) -> list[Estimate]:
+        """Evaluate every task; evs and stds of shape (..., K) for values (..., p) and K observables.
 
         Raises:
-            ExecutionError: Bad PUBs (via ``as_pub``), a circuit the backend noise cannot describe, a noisy exact
-                run with a trajectory method, or an Aer failure (e.g. out of memory).
+            ExecutionError: A circuit the backend noise cannot describe, a noisy exact run with a trajectory method,
+                or an Aer failure (e.g. out of memory).
             NoiseError: The noise spec cannot be built for the circuit's qubits.
         """
-        plans = [self._plan(as_pub(p)) for p in pubs]
-        groups: dict[tuple[int, str], list[int]] = {}
+        plans = [self._plan(t) for t in tasks]
+        groups: dict[tuple[int, str, int | None], list[int]] = {}
         for i, plan in enumerate(plans):
-            groups.setdefault((id(plan.model), plan.method), []).append(i)
-        out: list[PubResult | None] = [None] * len(plans)
-        for members in groups.values():
+            groups.setdefault((id(plan.model), plan.method, plan.shots), []).append(i)
+        out: list[Estimate | None] = [None] * len(plans)
+        for (_, _, shots), members in groups.items():
             batch = [plans[i] for i in members]
-            results = self._run_exact(batch) if self.shots is None else self._run_shots(batch)
+            results = self._run_exact(batch) if shots is None else self._run_shots(batch, shots)
             for i, result in zip(members, results):
                 out[i] = result
         return out  # type: ignore[return-value]
 
     def readout_factors(self, circuit: QuantumCircuit) -> list[tuple[float, float]] | None:
-        """Per LOGICAL qubit of ``circuit``, ``(a, c)`` of its read-out error model: a measured Z has expectation
-        ``a + c * <Z>`` (a = p10 - p01, c = 1 - p01 - p10); None when the noise has no readout errors. What
-        readout-error mitigation inverts (:mod:`qfl_qiskit.mitigation`).
+        """Per qubit of ``circuit`` (its physical qubits for an ISA circuit, the index of laid-out observables),
+        ``(a, c)`` of its read-out error model: a measured Z has expectation ``a + c * <Z>`` (a = p10 - p01,
+        c = 1 - p01 - p10); qubits the circuit never touches get (0, 1). None when the noise has no readout
+        errors. What readout-error mitigation inverts (:mod:`qfl_qiskit.mitigation`).
 
         Raises:
             ExecutionError: Correlated multi-qubit readout errors (no per-qubit model exists).
@@ -174,7 +176,12 @@ class AerEstimator:
         factors = self._readout_factors(model, compact.circuit.num_qubits)
         if factors is None:
             return None
-        return [factors[pos] for pos in compact.positions]
+        if compact.physical is None:
+            return list(factors)
+        out = [(0.0, 1.0)] * circuit.num_qubits
+        for i, phys in enumerate(compact.physical):
+            out[phys] = factors[i]
+        return out
 
     def describe(self) -> dict[str, Any]:
         """Settings for records."""
@@ -183,15 +190,18 @@ class AerEstimator:
 
     # -- preparation ---------------------------------------------------------------------------------------------
 
-    def _plan(self, pub: Pub) -> _Plan:
-        compact = self._compacted.get(pub.circuit, compact_circuit)
+    def _plan(self, task: Task) -> _Plan:
+        compact = self._compacted.get(task.circuit, compact_circuit)
         width = compact.circuit.num_qubits
-        model = self._model(compact, pub.circuit)
-        method = self._method(width, model)
-        ops = compact.map_observables(pub.observables)
+        model = self._model(compact, task.circuit)
+        shots = self.shots
+        if task.precision:  # a target standard error: sample, with the shots Runtime would take for it
+            shots = max(2, int(np.ceil(1.0 / task.precision**2)))
+        method = self._method(width, model, shots)
+        ops = compact.restrict(task.observables)
         readout = "none"
         if model is not None:
-            if self.shots is None:
+            if shots is None:
                 factors = self._readout_factors(model, width)
                 if factors is not None:
                     ops = [apply_readout(op, factors) for op in ops]
@@ -202,11 +212,11 @@ class AerEstimator:
         zero = [not np.any(op.coeffs) for op in ops]
         ops = [SparsePauliOp("I" * width) if z else op for op, z in zip(ops, zero)]
         device = "CPU" if method == "matrix_product_state" else self.device
-        meta = {"estimator": self.name, "method": method, "device": device, "shots": self.shots,
+        meta = {"estimator": self.name, "method": method, "device": device, "shots": shots,
                 "noise": _describe_noise(self.noise), "readout_error": readout,
                 "physical_qubits": None if compact.physical is None else list(compact.physical),
                 "simulated_qubits": width}
-        return _Plan(pub, compact.circuit, ops, model, method, meta, zero)
+        return _Plan(task, compact.circuit, ops, model, method, meta, zero, shots)
 
     def _model(self, compact: CompactCircuit, original: QuantumCircuit) -> Any:
         noise = self.noise
@@ -225,18 +235,18 @@ class AerEstimator:
                                  "(BackendNoiseSpec) instead, so the model is built for those qubits")
         return noise
 
-    def _method(self, width: int, model: Any) -> str:
+    def _method(self, width: int, model: Any, shots: int | None) -> str:
         if self.method == "automatic":
             if model is None:
                 return "statevector"
             if width <= DENSITY_MATRIX_MAX_QUBITS:
                 return "density_matrix"
-            if self.shots is None:
+            if shots is None:
                 raise ExecutionError(
                     f"exact noisy values need a density matrix, too large at {width} qubits "
                     f"(automatic stops at {DENSITY_MATRIX_MAX_QUBITS}); give shots, or method='density_matrix'")
             return "statevector"
-        if model is not None and self.shots is None and self.method != "density_matrix":
+        if model is not None and shots is None and self.method != "density_matrix":
             raise ExecutionError(f"method '{self.method}' samples noise trajectories and gives no exact noisy "
                                  "values; use method='density_matrix' or 'automatic', or give shots")
         return self.method
@@ -259,24 +269,24 @@ class AerEstimator:
             backend["noise_model"] = plan.model
         return backend
 
-    def _run_exact(self, batch: list[_Plan]) -> list[PubResult]:
+    def _run_exact(self, batch: list[_Plan]) -> list[Estimate]:
         from qiskit_aer.primitives import EstimatorV2
 
         run_options = {} if self.seed is None else {"seed_simulator": self.seed}
         estimator = EstimatorV2(options={"backend_options": self._options(batch[0]), "run_options": run_options,
                                          "default_precision": 0.0})
-        v2_pubs = [(p.circuit, v2_observables(p.pub, p.observables), p.pub.parameter_values) for p in batch]
+        v2_pubs = [(p.circuit, v2_observables(p.observables, len(p.task.batch_shape)), p.task.values) for p in batch]
         results = _aer_call(lambda: estimator.run(v2_pubs).result())
         out = []
         for plan, res in zip(batch, results):
             evs = _zeroed(from_v2(res.data.evs), plan.zero)
-            out.append(PubResult(evs, np.zeros_like(evs), dict(plan.metadata)))
+            out.append(Estimate(evs, np.zeros_like(evs), dict(plan.metadata)))
         return out
 
-    def _run_shots(self, batch: list[_Plan]) -> list[PubResult]:
+    def _run_shots(self, batch: list[_Plan], shots: int) -> list[Estimate]:
         from qiskit_aer.primitives import SamplerV2
 
-        sampler = SamplerV2(default_shots=self.shots, seed=self.seed,
+        sampler = SamplerV2(default_shots=shots, seed=self.seed,
                             options={"backend_options": self._options(batch[0])})
         plans, sampler_pubs = [], []
         for plan in batch:
@@ -287,7 +297,7 @@ class AerEstimator:
                 key = (group.qubits, group.bases)
                 if key not in settings:
                     settings[key] = measurement_circuit(plan.circuit, group)
-                values = plan.pub.parameter_values
+                values = plan.task.values
                 sampler_pubs.append((settings[key], values) if plan.circuit.num_parameters else (settings[key],))
         results = _aer_call(lambda: sampler.run(sampler_pubs).result()) if sampler_pubs else []
         out, start = [], 0
@@ -297,8 +307,8 @@ class AerEstimator:
             start = stop
             evs, stds = estimate(mplan, samples)
             evs, stds = _zeroed(evs, plan.zero), _zeroed(stds, plan.zero)
-            shape = plan.pub.batch_shape + (len(plan.observables),)
-            out.append(PubResult(np.broadcast_to(evs, shape).copy(), np.broadcast_to(stds, shape).copy(),
+            shape = plan.task.batch_shape + (len(plan.observables),)
+            out.append(Estimate(np.broadcast_to(evs, shape).copy(), np.broadcast_to(stds, shape).copy(),
                                  {**plan.metadata, "measurement_settings": len(mplan.groups)}))
         return out
 
@@ -317,7 +327,7 @@ def _check_basis(circuit: QuantumCircuit, model: Any, backend: str) -> None:
     if foreign:
         raise ExecutionError(f"circuit '{circuit.name}' uses gates {foreign} that {backend} noise does not cover; "
                              f"transpile it for {backend} first (qfl_qiskit.transpile.transpile_sweep) and pass the "
-                             "ISA circuit with observables on its logical qubits")
+                             "ISA circuit with laid-out observables (layout_observables)")
 
 
 def _aer_call(fn: Any) -> Any:

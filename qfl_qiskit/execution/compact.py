@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
+from qiskit.quantum_info import PauliList, SparsePauliOp
 
 
 T = TypeVar("T")
@@ -42,6 +43,31 @@ class CompactCircuit:
         if self.physical is None:
             return list(observables)
         return [op.apply_layout(list(self.positions), num_qubits=width) for op in observables]
+
+    def restrict(self, observables: Sequence[SparsePauliOp]) -> list[SparsePauliOp]:
+        """Observables on the original circuit's qubits (laid out, Qiskit's convention for ISA circuits), as
+        operators on the simulated qubits.
+
+        A dropped qubit is never touched, so it stays in |0>: a Pauli term with X or Y there has expectation 0 and
+        is left out, and I or Z there contribute a factor 1.
+        """
+        if self.physical is None:
+            return list(observables)
+        kept = np.asarray(self.physical, dtype=int)
+        width = len(kept)
+        out = []
+        for op in observables:
+            paulis = op.paulis
+            dropped = np.ones(op.num_qubits, dtype=bool)
+            dropped[kept] = False
+            alive = ~paulis.x[:, dropped].any(axis=1)
+            if not alive.any():
+                out.append(SparsePauliOp("I" * width, coeffs=[0.0]))
+                continue
+            sub = PauliList.from_symplectic(paulis.z[alive][:, kept], paulis.x[alive][:, kept],
+                                            paulis.phase[alive])
+            out.append(SparsePauliOp(sub, op.coeffs[alive]))
+        return out
 
 
 def compact_circuit(circuit: QuantumCircuit) -> CompactCircuit:
@@ -106,3 +132,9 @@ class CircuitCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # weak references do not pickle; a copy (e.g. torch.save of a model) starts empty
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._items = {}

@@ -34,7 +34,8 @@ from qiskit.quantum_info import SparsePauliOp
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution import job_records as store
 from qfl_qiskit.execution import runtime_submit as rt
-from qfl_qiskit.execution.base import PubResult, from_v2
+from qfl_qiskit.execution.base import Estimate, from_v2, layout_observables, v2_observables
+from qfl_qiskit.execution.runtime import executor_shots
 
 #: Repetition delay (s) when the backend configuration gives no ``default_rep_delay`` (IBM's usual 250 us).
 DEFAULT_REP_DELAY = 250e-6
@@ -84,17 +85,10 @@ def transpile_pubs(inputs: JobInputs, backend: Any, *,
         if id(circuit) not in cache:
             cache[id(circuit)] = transpile_sweep(circuit, backend, seeds=seeds)[0]
         isa = cache[id(circuit)]
-        layout = isa.layout.final_index_layout()
-        mapped = [op.apply_layout(layout, num_qubits=isa.num_qubits) for op in observables]
+        mapped = layout_observables(isa, observables)
         values = np.asarray(values, dtype=float)
-        out.append((isa, _obs_array(mapped, values.ndim - 1), values))
+        out.append((isa, v2_observables(mapped, values.ndim - 1), values))
     return out
-
-
-def _obs_array(ops: Sequence[SparsePauliOp], batch_ndim: int) -> np.ndarray:
-    arr = np.empty(len(ops), dtype=object)
-    arr[:] = list(ops)
-    return arr.reshape((len(ops),) + (1,) * batch_ndim)
 
 
 def shots_per_binding(precision: float | None, shots: int | None) -> int:
@@ -341,7 +335,7 @@ def _rerun_local(records_dir: Path, record: dict[str, Any]) -> tuple[dict[str, A
     pubs = []
     for isa, obs, vals in zip(circuits, record["observables"], values, strict=True):
         ops = [SparsePauliOp.from_list([(lab, complex(re, im)) for lab, re, im in terms]) for terms in obs]
-        pubs.append((isa, _obs_array(ops, vals.ndim - 1), vals))
+        pubs.append((isa, v2_observables(ops, vals.ndim - 1), vals))
     opts = record["options"]
     est = rt.make_estimator(resolve_backend(record["backend"]), shots=opts["shots"], seed=opts["seed"],
                             resilience=opts["resilience"])
@@ -382,13 +376,12 @@ def cancel(record_id: str, *, records_dir: Path = RECORDS_DIR, service: Any = No
     return store.append_status(records_dir, record, "CANCELLED", error="cancelled by user")
 
 
-def pub_results(result: Any) -> list[PubResult]:
-    """A ``PrimitiveResult`` as :class:`PubResult` objects with the toolkit's shape convention (K last)."""
+def pub_results(result: Any) -> list[Estimate]:
+    """A ``PrimitiveResult`` as :class:`Estimate` objects with the toolkit's shape convention (K last)."""
     out = []
     for res in result:
         if not hasattr(getattr(res, "data", None), "evs"):
             raise ExecutionError(f"the job's result is a {type(result).__name__} without expectation values; "
                                  "it was not run by the Estimator")
-        meta = {"shots": res.metadata.get("executor", {}).get("shots")} if isinstance(res.metadata, dict) else {}
-        out.append(PubResult(from_v2(res.data.evs), from_v2(res.data.stds), meta))
+        out.append(Estimate(from_v2(res.data.evs), from_v2(res.data.stds), {"shots": executor_shots(res.metadata)}))
     return out

@@ -1,22 +1,26 @@
-"""IBM Runtime adapter: the client-side ``executor_estimator.Estimator`` of qiskit-ibm-runtime behind the common
-estimator interface.
+"""IBM Runtime adapter: the client-side ``executor_estimator.Estimator`` of qiskit-ibm-runtime as a toolkit
+``BaseEstimatorV2``.
 
 With a fake backend this runs in Runtime's local testing mode (offline, on Aer, the backend's noise); with a real
-backend from ``QiskitRuntimeService`` it submits jobs. Runtime accepts ISA circuits only: a logical circuit is
-transpiled once per backend (best of a small seed sweep, see :mod:`qfl_qiskit.transpile`) and cached; observables
-are given on the logical qubits and mapped through the ISA circuit's layout here.
+backend from ``QiskitRuntimeService`` it submits jobs. All PUBs of one ``run`` go in ONE Runtime job. Runtime
+accepts ISA circuits only: an ISA circuit (with laid-out observables, Qiskit's convention) is sent as it is; a
+logical circuit is transpiled once per backend (best of a small seed sweep, see :mod:`qfl_qiskit.transpile`) and
+cached, and its observables are laid out through that transpilation here.
+
+qiskit-ibm-runtime 0.51's executor Estimator applies resilience, twirling and dynamical-decoupling options
+client-side, in local testing mode too, and its default resilience level turns measurement twirling on: pass
+``options={"resilience_level": 0}`` (or explicit resilience options) to say exactly what runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
 
 from qfl_qiskit.errors import ExecutionError
-from qfl_qiskit.execution.base import Pub, PubResult, as_pub, from_v2, v2_observables
+from qfl_qiskit.execution.base import Estimate, QflEstimator, Task, from_v2, layout_observables, v2_observables
 from qfl_qiskit.execution.compact import CircuitCache
 from qfl_qiskit.transpile import resolve_backend, transpile_sweep
 
@@ -24,15 +28,15 @@ from qfl_qiskit.transpile import resolve_backend, transpile_sweep
 DEFAULT_PRECISION = 1 / 64
 
 
-class RuntimeEstimator:
+class RuntimeEstimator(QflEstimator):
     """Expectation values from qiskit-ibm-runtime's (non-deprecated) client-side Estimator.
 
     Args:
         backend: A backend name (``fake_<device>`` runs in local testing mode) or a ``BackendV2``.
-        precision: Target standard error per expectation value (Runtime picks the shots).
+        precision: Target standard error per expectation value when a PUB gives none (Runtime picks the shots).
         seed: Simulator seed in local testing mode (reproducible values); ignored on hardware.
-        options: Extra ``EstimatorOptions`` fields as a dict (e.g. ``{"resilience": {...}}``). Local testing
-            mode ignores resilience, twirling and dynamical decoupling (Runtime warns).
+        options: Extra ``EstimatorOptions`` fields as a dict (e.g. ``{"resilience": {...}}``); applied
+            client-side, in local testing mode too.
         transpile_seeds: Seeds swept when a logical circuit has to be transpiled.
         mode: Job, ``Batch`` or ``Session`` object to run in; default the backend itself (job mode).
     """
@@ -49,12 +53,15 @@ class RuntimeEstimator:
         transpile_seeds: int = 4,
         mode: Any = None,
     ) -> None:
-        if precision <= 0:
+        if not precision > 0:
             raise ExecutionError(f"precision must be > 0 on Runtime (got {precision}); use the exact or Aer estimator")
         self.backend = resolve_backend(backend) if isinstance(backend, str) else backend
         self.precision = precision
+        self.default_precision = precision
         self.seed = seed
         self.options = dict(options or {})
+        for key, value in self.options.items():  # a bad option is refused here, not after a job has run
+            check_options(key, value) if isinstance(value, dict) else None
         self.transpile_seeds = transpile_seeds
         self.mode = mode if mode is not None else self.backend
         self._isa = CircuitCache()
@@ -76,29 +83,39 @@ class RuntimeEstimator:
             _set_option(est.options, key, value)
         return est
 
-    def run(self, pubs: Sequence[Pub | tuple]) -> list[PubResult]:
-        """All PUBs in one Runtime job; observables mapped through each ISA circuit's layout."""
-        checked = [as_pub(p) for p in pubs]
+    def _estimate(self, tasks: list[Task]) -> list[Estimate]:
+        """All tasks in one Runtime job; logical circuits transpiled and their observables laid out."""
         v2_pubs = []
-        for pub in checked:
-            isa = self.isa(pub.circuit)
-            layout = isa.layout.final_index_layout() if isa.layout is not None else None
-            mapped = [op.apply_layout(layout, num_qubits=isa.num_qubits) for op in pub.observables]
-            v2_pubs.append((isa, v2_observables(pub, mapped), pub.parameter_values))
-        job = self._primitive().run(v2_pubs, precision=self.precision)
+        for task in tasks:
+            isa = self.isa(task.circuit)
+            ops = task.observables if isa is task.circuit else layout_observables(isa, task.observables)
+            v2_pubs.append((isa, v2_observables(ops, len(task.batch_shape)), task.values,
+                            task.precision or self.precision))
+        job = self._primitive().run(v2_pubs)
         self.last_job_ids = [job.job_id()]
         result = job.result()
         out = []
         for res in result:
             meta = {"estimator": self.name, "backend": self.backend.name, "job_id": job.job_id(),
-                    "shots": res.metadata.get("executor", {}).get("shots")}
-            out.append(PubResult(from_v2(res.data.evs), from_v2(res.data.stds), meta))
+                    "shots": executor_shots(res.metadata)}
+            out.append(Estimate(from_v2(res.data.evs), from_v2(res.data.stds), meta))
         return out
 
     def describe(self) -> dict[str, Any]:
         """Settings for records."""
         return {"estimator": self.name, "backend": self.backend.name, "precision": self.precision,
                 "seed": self.seed, "options": self.options}
+
+
+def executor_shots(metadata: Any) -> Any:
+    """Shots from a Runtime executor result's metadata: ``metadata["executor"]`` is a dict, or under ZNE a list
+    of dicts (one per noise factor), whose shots are returned as a list."""
+    executor = metadata.get("executor") if isinstance(metadata, dict) else None
+    if isinstance(executor, dict):
+        return executor.get("shots")
+    if isinstance(executor, list):
+        return [e.get("shots") if isinstance(e, dict) else None for e in executor]
+    return None
 
 
 def _set_option(options: Any, key: str, value: Any) -> None:

@@ -1,6 +1,8 @@
 """``MitigatedEstimator``: ZNE, readout-error mitigation and their combination around any noisy estimator.
 
-One ``run`` call of the wrapper is ONE ``run`` call of the wrapped estimator, whatever the batch: every PUB is
+A ``BaseEstimatorV2`` itself (PUBs in, a job out), wrapping any V2 estimator that reports its noise where a
+technique needs it (REM: ``readout_factors``). One call of the wrapper is ONE call of the wrapped estimator,
+whatever the batch: every PUB is
 expanded into one PUB per ZNE scale factor (the circuit folded once per factor, see :mod:`.folding`; all bindings,
 including every parameter-shift binding of a training step, travel inside those PUBs), results are combined with
 mitiq's extrapolation factories afterwards (mitiq's construct / combine split).
@@ -24,7 +26,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution.aer_measure import apply_readout
-from qfl_qiskit.execution.base import Pub, PubResult, as_pub
+from qfl_qiskit.execution.base import Estimate, QflEstimator, Task, estimate
 from qfl_qiskit.execution.compact import CircuitCache
 from qfl_qiskit.mitigation.folding import scale_noise
 from qfl_qiskit.specs.mitigation import MitigationSpec
@@ -80,8 +82,8 @@ def _exp_extrapolate(scales: Sequence[float], values: np.ndarray) -> float:
             return float("nan")
 
 
-class MitigatedEstimator:
-    """Wrap a noisy estimator (Aer or Runtime) with client-side mitigation; same interface as every estimator.
+class MitigatedEstimator(QflEstimator):
+    """Wrap a noisy estimator (Aer or Runtime) with client-side mitigation; a ``BaseEstimatorV2`` too.
 
     Args:
         estimator: The wrapped estimator.
@@ -144,26 +146,26 @@ class MitigatedEstimator:
         return self._folded[scale].get(circuit, lambda c: scale_noise(c, scale, method=self.spec.folding,
                                                                        seed=self.spec.fold_seed))
 
-    def run(self, pubs: Sequence[Pub | tuple]) -> list[PubResult]:
-        """Mitigated expectation values for every PUB, from one call of the wrapped estimator."""
-        pubs = [as_pub(p) for p in pubs]
-        inner: list[tuple] = []
-        for pub in pubs:
-            observables = list(pub.observables)
+    def _estimate(self, tasks: list[Task]) -> list[Estimate]:
+        """Mitigated expectation values for every task, from one call of the wrapped estimator."""
+        inner: list[Task] = []
+        for task in tasks:
+            observables = list(task.observables)
             if self.rem:
-                factors = self.estimator.readout_factors(pub.circuit)
+                factors = self.estimator.readout_factors(task.circuit)
                 if factors is not None:
                     observables = [invert_readout(op, factors) for op in observables]
             for s in self.scales:
-                inner.append((self.scaled_circuit(pub.circuit, s), observables, pub.parameter_values))
-        results = self.estimator.run(inner)
+                inner.append(Task(self.scaled_circuit(task.circuit, s), tuple(observables), task.values,
+                                  task.precision))
+        results = estimate(self.estimator, inner)
         self.calls += 1
         out, n = [], len(self.scales)
-        for i, pub in enumerate(pubs):
+        for i in range(len(tasks)):
             out.append(self._combine(results[i * n:(i + 1) * n]))
         return out
 
-    def _combine(self, results: list[PubResult]) -> PubResult:
+    def _combine(self, results: list[Estimate]) -> Estimate:
         evs = np.stack([r.evs for r in results])  # (S, ..., K)
         stds = np.stack([r.stds for r in results])
         meta = dict(results[0].metadata)
@@ -175,19 +177,19 @@ class MitigatedEstimator:
                                   "shots_per_value": None if shots is None else len(self.scales) * settings * shots},
                      "unmitigated_scale_1": evs[0].tolist() if evs[0].size <= 64 else None})
         if not self.zne:
-            return PubResult(evs[0], stds[0], meta)
+            return Estimate(evs[0], stds[0], meta)
         if self._weights is not None:
             w = self._weights
             value = np.tensordot(w, evs, axes=1)
             std = np.sqrt(np.tensordot(w ** 2, stds ** 2, axes=1))
-            return PubResult(value, std, meta)
+            return Estimate(value, std, meta)
         flat = evs.reshape(len(self.scales), -1)
         value = np.array([_exp_extrapolate(self.scales, flat[:, j]) for j in range(flat.shape[1])])
         value = value.reshape(evs.shape[1:])
         # no closed form for the exp fit's error: propagate with the Richardson weights' magnitude as a bound
         w = extrapolation_weights(self.scales, "richardson")
         std = np.sqrt(np.tensordot(w ** 2, stds ** 2, axes=1))
-        return PubResult(value, std, meta)
+        return Estimate(value, std, meta)
 
     def describe(self) -> dict[str, Any]:
         """Settings for records."""

@@ -3,8 +3,9 @@
 forward(inputs (B, n_in)) -> expectation values (B, K). Gradients:
 
 - ``autograd``: through the exact torch simulator (development default, exact, fastest);
-- ``param_shift``: gate-level two-term shift rule through any estimator (weights and inputs); the forward values
-  and every shifted binding of the whole batch go to the estimator in ONE ``run`` call (one job on hardware);
+- ``param_shift``: gate-level two-term shift rule through any Qiskit V2 estimator (ours, ``StatevectorEstimator``,
+  Aer's or Runtime's ``EstimatorV2``), for weights and inputs; the forward values and every shifted binding of the
+  whole batch go to the estimator in ONE ``run`` call (one job on hardware);
 - ``spsa``: simultaneous perturbation, one seeded random direction per step; forward, + and - evaluations in one
   ``run`` call.
 """
@@ -21,7 +22,7 @@ from torch import nn
 
 from qfl_qiskit.circuits import QnnCircuit
 from qfl_qiskit.errors import ExecutionError
-from qfl_qiskit.execution.base import Estimator
+from qfl_qiskit.execution.base import Task, estimate, layout_observables
 from qfl_qiskit.execution.exact import ExactEstimator
 from qfl_qiskit.qnn.shift import ShiftPlan, shift_plan
 
@@ -33,10 +34,10 @@ class QuantumLayer(nn.Module):
 
     Args:
         qnn: The circuit, its inputs, weights and observables.
-        estimator: Any estimator of :mod:`qfl_qiskit.execution`; default the exact one.
+        estimator: Any ``qiskit.primitives.BaseEstimatorV2``; default the exact one of :mod:`qfl_qiskit.execution`.
         gradient: "autograd" (exact estimator only), "param_shift" or "spsa".
         circuit: A transpiled (ISA) version of ``qnn.circuit`` with the same parameters, run instead of the
-            logical circuit (observables stay logical; the estimator maps them through the layout).
+            logical circuit; the QNN's logical observables are laid out for it (``layout_observables``).
         weight_seed: Seed of the uniform(-pi, pi) weight initialisation.
         spsa_epsilon: Perturbation size of SPSA.
         spsa_seed: Seed of SPSA's random directions.
@@ -50,7 +51,7 @@ class QuantumLayer(nn.Module):
         self,
         qnn: QnnCircuit,
         *,
-        estimator: Estimator | None = None,
+        estimator: Any = None,
         gradient: Gradient = "autograd",
         circuit: QuantumCircuit | None = None,
         weight_seed: int = 0,
@@ -59,16 +60,23 @@ class QuantumLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.qnn = qnn
+        from qiskit.primitives import BaseEstimatorV2
+
         self.estimator = estimator if estimator is not None else ExactEstimator()
+        if not isinstance(self.estimator, BaseEstimatorV2):
+            raise ExecutionError(f"estimator must be a Qiskit V2 estimator (BaseEstimatorV2), got "
+                                 f"{type(self.estimator).__name__}")
         if gradient not in ("autograd", "param_shift", "spsa"):
             raise ExecutionError(f"unknown gradient '{gradient}'; use autograd, param_shift or spsa")
         if gradient == "autograd" and not isinstance(self.estimator, ExactEstimator):
             raise ExecutionError(
-                f"gradient 'autograd' needs the exact estimator, not '{self.estimator.name}'; use param_shift or spsa"
+                f"gradient 'autograd' needs the exact estimator, not {_name(self.estimator)!r}; use param_shift or "
+                "spsa"
             )
         self.gradient = gradient
         self.circuit = circuit if circuit is not None else qnn.circuit
-        self.observables = tuple(qnn.observables)
+        self.observables = (tuple(qnn.observables) if self.circuit is qnn.circuit
+                            else layout_observables(self.circuit, qnn.observables))
         self.register_buffer("_perm", torch.as_tensor(_column_map(qnn, self.circuit), dtype=torch.long))
         # circuit columns holding weights: the same in every row, so the exact simulator builds them once a batch
         self._weight_columns = [i for i, c in enumerate(self._perm.tolist()) if c >= qnn.num_inputs]
@@ -88,7 +96,7 @@ class QuantumLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"inputs={self.qnn.num_inputs}, weights={self.qnn.num_weights}, outputs={self.num_outputs}, "
-                f"estimator={self.estimator.name}, gradient={self.gradient}")
+                f"estimator={_name(self.estimator)}, gradient={self.gradient}")
 
     def circuit_values(self, inputs: torch.Tensor) -> torch.Tensor:
         """Parameter values (B, p) in circuit order, differentiable w.r.t. inputs and weights."""
@@ -117,15 +125,15 @@ class QuantumLayer(nn.Module):
 
     def _evaluate(self, values: np.ndarray, with_jacobian: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Forward values (..., K), and the Jacobian (..., K, p) if asked, from one estimator call."""
-        pubs: list[tuple] = [(self.circuit, self.observables, values)]
+        tasks = [Task(self.circuit, self.observables, values)]
         if with_jacobian and self.gradient == "param_shift":
             plan = self._plan_for()
-            pubs.append((plan.circuit, self.observables, plan.shifted(values)))
+            tasks.append(Task(plan.circuit, self.observables, plan.shifted(values)))
         elif with_jacobian:  # spsa
             delta = self._spsa_gen.choice([-1.0, 1.0], size=values.shape[-1])
             shifts = np.stack([values + self.spsa_epsilon * delta, values - self.spsa_epsilon * delta])
-            pubs.append((self.circuit, self.observables, shifts))
-        results = self.estimator.run(pubs)
+            tasks.append(Task(self.circuit, self.observables, shifts))
+        results = estimate(self.estimator, tasks)
         evs = results[0].evs
         self.last_stds = results[0].stds
         if not with_jacobian:
@@ -135,6 +143,10 @@ class QuantumLayer(nn.Module):
             return evs, self._plan_for().jacobian(shifted)
         slope = (shifted[0] - shifted[1]) / (2 * self.spsa_epsilon)  # (..., K)
         return evs, slope[..., None] * delta
+
+
+def _name(estimator: Any) -> str:
+    return getattr(estimator, "name", type(estimator).__name__)
 
 
 def _column_map(qnn: QnnCircuit, circuit: QuantumCircuit) -> list[int]:

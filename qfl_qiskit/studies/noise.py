@@ -172,11 +172,13 @@ def _expectation_cell(spec: NoiseStudySpec, cell: dict[str, Any]) -> dict[str, A
     rng = np.random.default_rng(cell["seed"])
     inputs = rng.uniform(-np.pi, np.pi, (spec.expectation.bindings, qnn.num_inputs))
     values = qnn.parameter_values(inputs, rng.uniform(-np.pi, np.pi, qnn.num_weights))
-    exact = ExactEstimator().run([(qnn.circuit, observables, values)])[0].evs
+    from qfl_qiskit.execution import estimate, layout_observables
+
+    exact = estimate(ExactEstimator(), [(qnn.circuit, observables, values)])[0].evs
     order = [list(qnn.circuit.parameters).index(p) for p in isa.parameters]
     t0 = time.perf_counter()
-    result = _estimator(spec, cell["scale"], cell["mitigation"], cell["seed"]).run(
-        [(isa, observables, values[:, order])])[0]
+    result = estimate(_estimator(spec, cell["scale"], cell["mitigation"], cell["seed"]),
+                      [(isa, layout_observables(isa, observables), values[:, order])])[0]
     err = np.abs(result.evs - exact)
     return {"mae": float(err.mean()), "max_error": float(err.max()), "mean_abs_exact": float(np.abs(exact).mean()),
             "overhead": result.metadata["overhead"], "seconds": time.perf_counter() - t0,

@@ -18,14 +18,14 @@ import numpy as np
 import torch
 
 from qfl_qiskit.errors import DataError, SpecError
-from qfl_qiskit.execution.base import Pub, PubResult
+from qfl_qiskit.execution.base import Estimate, QflEstimator, Task
 from qfl_qiskit.execution.exact import ExactEstimator
 from qfl_qiskit.execution.jobs import JobInputs
 from qfl_qiskit.qnn import QuantumLayer
 
 
-class _Recording:
-    """An exact estimator that keeps every PUB it is given (the model's quantum evaluations, in order)."""
+class _Recording(QflEstimator):
+    """An exact estimator that keeps every task it is given (the model's quantum evaluations, in order)."""
 
     name = "recording"
 
@@ -33,21 +33,21 @@ class _Recording:
         self.pubs: list[tuple] = []
         self._exact = ExactEstimator()
 
-    def run(self, pubs: list[Pub | tuple]) -> list[PubResult]:
-        self.pubs.extend(pubs)
-        return self._exact.run(pubs)
+    def _estimate(self, tasks: list[Task]) -> list[Estimate]:
+        self.pubs.extend((t.circuit, t.observables, t.values) for t in tasks)
+        return self._exact._estimate(tasks)
 
 
-class _Replay:
-    """An estimator that answers each ``run`` with the next stored results (hardware values, same order)."""
+class _Replay(QflEstimator):
+    """An estimator that answers each call with the next stored results (hardware values, same order)."""
 
     name = "replay"
 
-    def __init__(self, results: list[PubResult]) -> None:
+    def __init__(self, results: list[Estimate]) -> None:
         self._results = list(results)
 
-    def run(self, pubs: list[Pub | tuple]) -> list[PubResult]:
-        out, self._results = self._results[: len(pubs)], self._results[len(pubs):]
+    def _estimate(self, tasks: list[Task]) -> list[Estimate]:
+        out, self._results = self._results[: len(tasks)], self._results[len(tasks):]
         return out
 
 
@@ -133,7 +133,7 @@ def _forward(model: torch.nn.Module, estimator: Any, data: Any) -> torch.Tensor:
         return model(data.modalities, data.presence)
 
 
-def interpret(record: dict[str, Any], results: list[PubResult]) -> dict[str, Any]:
+def interpret(record: dict[str, Any], results: list[Estimate]) -> dict[str, Any]:
     """Expectation values per PUB; for a model job also predictions and metrics on the samples."""
     out: dict[str, Any] = {"pubs": [{"evs": r.evs.tolist(), "stds": r.stds.tolist()} for r in results]}
     if record.get("inputs", {}).get("kind") != "model":

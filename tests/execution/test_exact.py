@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from qfl_qiskit.execution import estimate
+
 import numpy as np
 import pytest
 import torch
@@ -43,7 +45,7 @@ def test_builder_circuits_match_statevector(qnn):
     rng = np.random.default_rng(0)
     values = qnn.parameter_values(rng.uniform(-np.pi, np.pi, (3, qnn.num_inputs)),
                                   rng.uniform(-np.pi, np.pi, qnn.num_weights))
-    res = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0]
+    res = estimate(ExactEstimator(), [(qnn.circuit, qnn.observables, values)])[0]
     assert res.evs.shape == (3, len(qnn.observables))
     assert np.allclose(res.evs, _reference_evs(qnn.circuit, qnn.observables, values), atol=1e-10)
     assert np.all(res.stds == 0)
@@ -100,10 +102,10 @@ def test_batch_shapes_agree():
     est = ExactEstimator()
     rng = np.random.default_rng(3)
     values = qnn.parameter_values(rng.uniform(-1, 1, (2, 3, qnn.num_inputs)), rng.uniform(-1, 1, qnn.num_weights))
-    full = est.run([(qnn.circuit, qnn.observables, values)])[0].evs
+    full = estimate(est, [(qnn.circuit, qnn.observables, values)])[0].evs
     assert full.shape == (2, 3, len(qnn.observables))
-    flat = est.run([(qnn.circuit, qnn.observables, values.reshape(6, -1))])[0].evs
-    single = est.run([(qnn.circuit, qnn.observables, values[1, 2])])[0].evs
+    flat = estimate(est, [(qnn.circuit, qnn.observables, values.reshape(6, -1))])[0].evs
+    single = estimate(est, [(qnn.circuit, qnn.observables, values[1, 2])])[0].evs
     assert np.allclose(full.reshape(6, -1), flat) and np.allclose(full[1, 2], single)
     assert single.shape == (len(qnn.observables),)
 
@@ -111,8 +113,8 @@ def test_batch_shapes_agree():
 def test_complex64_is_close():
     qnn = build_qfl(QFLSpec(modalities=2, features=2))
     values = qnn.parameter_values(np.full(qnn.num_inputs, 0.3), np.linspace(-1, 1, qnn.num_weights))
-    a = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
-    b = ExactEstimator(precision="complex64").run([(qnn.circuit, qnn.observables, values)])[0].evs
+    a = estimate(ExactEstimator(), [(qnn.circuit, qnn.observables, values)])[0].evs
+    b = estimate(ExactEstimator(precision="complex64"), [(qnn.circuit, qnn.observables, values)])[0].evs
     assert np.allclose(a, b, atol=1e-5) and not np.array_equal(a, b)
 
 
@@ -133,11 +135,11 @@ def test_bad_values_and_observables():
     est = ExactEstimator()
     p = qnn.circuit.num_parameters
     with pytest.raises(ExecutionError, match=f"circuit '{qnn.circuit.name}' has {p} parameters"):
-        est.run([(qnn.circuit, qnn.observables, np.zeros(p + 1))])
+        estimate(est, [(qnn.circuit, qnn.observables, np.zeros(p + 1))])
     with pytest.raises(ExecutionError, match="NaN or inf"):
-        est.run([(qnn.circuit, qnn.observables, np.full(p, np.nan))])
-    with pytest.raises(ExecutionError, match="observable on 3 qubits for a circuit of 4 logical qubits"):
-        est.run([(qnn.circuit, [SparsePauliOp("ZZZ")], np.zeros(p))])
+        estimate(est, [(qnn.circuit, qnn.observables, np.full(p, np.nan))])
+    with pytest.raises(ExecutionError, match="observable on 3 qubits for circuit .* of 4 qubits"):
+        estimate(est, [(qnn.circuit, [SparsePauliOp("ZZZ")], np.zeros(p))])
     with pytest.raises(ExecutionError, match="unknown precision"):
         ExactEstimator(precision="float16")
 

@@ -12,6 +12,7 @@ from qiskit.circuit import Parameter
 from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.errors import ExecutionError
+from qfl_qiskit.execution import estimate
 from qfl_qiskit.execution import job_records as store
 from qfl_qiskit.execution import jobs
 from qfl_qiskit.execution.runtime_submit import RetryPolicy, SubmissionError
@@ -212,7 +213,7 @@ def test_one_training_step_is_one_job_vs_estimator_qnn_measured(tmp_path):
     est = ExactEstimator()
     pubs = step_pubs(layer, torch.as_tensor(x))
     calls.append(len(pubs))
-    est.run(pubs)
+    estimate(est, pubs)
     assert calls == [2] and counts["ours"]["jobs"] == 1
     assert sum(int(np.prod(np.shape(p[2])[:-1])) for p in pubs) == batch * (1 + 2 * layer._plan_for().num_gates)
 
@@ -242,7 +243,7 @@ def test_training_step_is_submitted_as_one_job_and_gives_the_layer_gradient(spec
     assert len(out.record["job_ids"]) == 1 and out.record["cost"]["pubs"] == 2
     assert out.record["values"]["shapes"][1] == [2 * layer._plan_for().num_gates, 2, layer._plan_for().num_gates]
     # the shifted PUB of the job gives the same Jacobian as the layer's own estimator call (exact here)
-    exact = ExactEstimator().run(step_pubs(layer, x))
+    exact = estimate(ExactEstimator(), step_pubs(layer, x))
     _, jac = layer._evaluate(layer.circuit_values(x).detach().numpy(), True)
     assert np.allclose(layer._plan_for().jacobian(exact[1].evs), jac)
 

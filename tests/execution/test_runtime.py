@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qfl_qiskit.execution import estimate
+
 import warnings
 
 import numpy as np
@@ -29,8 +31,8 @@ def test_local_testing_mode_values_follow_the_exact_ones(qnn):
     est = RuntimeEstimator("fake_manila", precision=0.02, seed=11)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = est.run([(qnn.circuit, qnn.observables, values)])[0]
-    exact = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
+        res = estimate(est, [(qnn.circuit, qnn.observables, values)])[0]
+    exact = estimate(ExactEstimator(), [(qnn.circuit, qnn.observables, values)])[0].evs
     assert res.evs.shape == res.stds.shape == exact.shape == (6, 3)
     assert np.all(res.stds > 0) and res.metadata["job_id"] == est.last_job_ids[0]
     # noisy but faithful: strongly correlated with the exact values, errors of the size noise makes
@@ -67,6 +69,5 @@ def test_param_shift_training_step_is_one_runtime_job(qnn):
 def test_bad_runtime_options(qnn):
     with pytest.raises(ExecutionError, match="precision must be > 0"):
         RuntimeEstimator("fake_manila", precision=0)
-    est = RuntimeEstimator("fake_manila", options={"resilence": {"zne_mitigation": True}})
-    with pytest.raises(ExecutionError, match="unknown Runtime Estimator option 'resilence'"):
-        est.run([(qnn.circuit, qnn.observables, np.zeros(qnn.circuit.num_parameters))])
+    with pytest.raises(ExecutionError, match="unknown Runtime Estimator option 'resilence'"):  # before any job
+        RuntimeEstimator("fake_manila", options={"resilence": {"zne_mitigation": True}})

@@ -3,6 +3,8 @@ one call of the wrapped estimator, and bad combinations are refused."""
 
 from __future__ import annotations
 
+from qfl_qiskit.execution import estimate
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,9 @@ from qiskit.quantum_info import SparsePauliOp, Statevector, random_statevector
 
 from qfl_qiskit.circuits import build_qfl
 from qfl_qiskit.errors import SpecError
-from qfl_qiskit.execution import AerEstimator, ExactEstimator
+from qiskit.primitives import BaseEstimatorV2
+
+from qfl_qiskit.execution import AerEstimator, ExactEstimator, layout_observables
 from qfl_qiskit.execution.aer_measure import apply_readout
 from qfl_qiskit.mitigation import MitigatedEstimator, MitigationError, extrapolation_weights, invert_readout
 from qfl_qiskit.qnn import QuantumLayer
@@ -19,15 +23,15 @@ from qfl_qiskit.specs.mitigation import MitigationSpec
 from qfl_qiskit.transpile import resolve_backend, transpile_sweep
 
 
-class Counting:
-    """Wraps an estimator and counts its run calls."""
+class Counting(BaseEstimatorV2):
+    """A V2 estimator wrapping another; counts its run calls."""
 
     def __init__(self, inner):
         self.inner, self.calls, self.name = inner, 0, inner.name
 
-    def run(self, pubs):
+    def run(self, pubs, *, precision=None):
         self.calls += 1
-        return self.inner.run(pubs)
+        return self.inner.run(pubs, precision=precision)
 
     def readout_factors(self, circuit):
         return self.inner.readout_factors(circuit)
@@ -40,8 +44,8 @@ def case():
     rng = np.random.default_rng(0)
     values = qnn.parameter_values(rng.uniform(-3, 3, (12, qnn.num_inputs)), rng.uniform(-3, 3, qnn.num_weights))
     order = [list(qnn.circuit.parameters).index(p) for p in isa.parameters]
-    exact = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
-    return qnn, isa, values[:, order], exact
+    exact = estimate(ExactEstimator(), [(qnn.circuit, qnn.observables, values)])[0].evs
+    return qnn, isa, values[:, order], exact, layout_observables(isa, qnn.observables)
 
 
 def test_invert_readout_undoes_apply_readout():
@@ -54,25 +58,24 @@ def test_invert_readout_undoes_apply_readout():
 
 
 def test_rem_recovers_exact_values_under_readout_noise_only(case):
-    qnn, isa, values, exact = case
+    qnn, isa, values, exact, obs = case
     readout_only = ParametricNoiseSpec(depolarizing_1q=0.0, depolarizing_2q=0.0, readout_error=0.04)
     aer = AerEstimator(noise=readout_only)
-    noisy = aer.run([(isa, qnn.observables, values)])[0].evs
-    mitigated = MitigatedEstimator(aer, MitigationSpec(techniques=("rem",))).run(
-        [(isa, qnn.observables, values)])[0].evs
+    noisy = estimate(aer, [(isa, obs, values)])[0].evs
+    mitigated = estimate(MitigatedEstimator(aer, MitigationSpec(techniques=("rem",))), [(isa, obs, values)])[0].evs
     assert np.abs(noisy - exact).mean() > 0.005  # the readout noise is visible...
     np.testing.assert_allclose(mitigated, exact, atol=1e-9)  # ...and REM removes it exactly
 
 
 def test_zne_halves_the_error_and_rem_adds_to_it(case):
-    qnn, isa, values, exact = case
+    qnn, isa, values, exact, obs = case
     aer = Counting(AerEstimator(noise=BackendNoiseSpec(backend="fake_manila")))
-    pub = [(isa, qnn.observables, values)]
+    pub = [(isa, obs, values)]
     errors = {}
     for label in ("none", "zne", "zne+rem"):
         spec = MitigationSpec(techniques=label)  # defaults: random gate folding at 1, 2, 3; Richardson
         before = aer.calls
-        errors[label] = np.abs(MitigatedEstimator(aer, spec).run(pub)[0].evs - exact).mean()
+        errors[label] = np.abs(estimate(MitigatedEstimator(aer, spec), pub)[0].evs - exact).mean()
         assert aer.calls == before + 1  # all scale factors in one call
     assert errors["zne"] <= 0.5 * errors["none"]
     assert errors["zne+rem"] < errors["zne"]
@@ -88,7 +91,7 @@ def test_richardson_weights_come_from_mitiq_and_are_exact_on_polynomials():
 
 
 def test_param_shift_training_through_mitigation_is_one_call_per_step(case):
-    qnn, isa, _, _ = case
+    qnn, isa, _, _, _ = case
     inner = Counting(AerEstimator(noise=BackendNoiseSpec(backend="fake_manila")))
     mitigated = MitigatedEstimator(inner, MitigationSpec(techniques="zne+rem", scale_factors=(1.0, 3.0)))
     layer = QuantumLayer(qnn, estimator=mitigated, gradient="param_shift", circuit=isa)
@@ -151,13 +154,13 @@ def test_runtime_options_mirror_the_spec():
 def test_ddd_keeps_noiseless_values_and_needs_a_target(case):
     from qfl_qiskit.mitigation.ddd import insert_dd
 
-    qnn, isa, values, exact = case
+    qnn, isa, values, exact, obs = case
     target = resolve_backend("fake_manila").target
     dd = insert_dd(isa, target, "xx")
     assert dd.count_ops().get("x", 0) >= isa.count_ops().get("x", 0) + 2  # X pairs in the idle windows
     noiseless = AerEstimator()
     ddd = MitigatedEstimator(noiseless, MitigationSpec(techniques="ddd"), target=target)
-    np.testing.assert_allclose(ddd.run([(isa, qnn.observables, values)])[0].evs, exact, atol=1e-9)
+    np.testing.assert_allclose(estimate(ddd, [(isa, obs, values)])[0].evs, exact, atol=1e-9)
     with pytest.raises(MitigationError, match="target"):
         MitigatedEstimator(noiseless, MitigationSpec(techniques="ddd"))
     with pytest.raises(MitigationError, match="Y"):
@@ -165,10 +168,10 @@ def test_ddd_keeps_noiseless_values_and_needs_a_target(case):
 
 
 def test_idle_noise_only_exists_in_scheduled_circuits(case):
-    qnn, isa, values, exact = case
+    qnn, isa, values, exact, obs = case
     target = resolve_backend("fake_manila").target
     aer = AerEstimator(noise=BackendNoiseSpec(backend="fake_manila"))
-    pub = [(isa, qnn.observables, values)]
-    plain = MitigatedEstimator(aer, MitigationSpec()).run(pub)[0].evs
-    idle = MitigatedEstimator(aer, MitigationSpec(), target=target, schedule=True).run(pub)[0].evs
+    pub = [(isa, obs, values)]
+    plain = estimate(MitigatedEstimator(aer, MitigationSpec()), pub)[0].evs
+    idle = estimate(MitigatedEstimator(aer, MitigationSpec(), target=target, schedule=True), pub)[0].evs
     assert np.abs(idle - exact).mean() > np.abs(plain - exact).mean()  # relaxation while idle adds error

@@ -3,6 +3,8 @@ correctly, absent modalities are isolated, and the estimator can be swapped with
 
 from __future__ import annotations
 
+from qfl_qiskit.execution import estimate
+
 import math
 
 import numpy as np
@@ -42,7 +44,7 @@ def test_qfl_feeds_modality_major_angles_to_the_circuit():
     angles = np.concatenate([math.pi * z[:, m, :].numpy() for m in range(3)], axis=1).astype(np.float64)
     qnn = model.qnn
     values = qnn.parameter_values(angles, model.fusion.weights.detach().numpy())
-    expected = ExactEstimator().run([(qnn.circuit, qnn.observables, values)])[0].evs
+    expected = estimate(ExactEstimator(), [(qnn.circuit, qnn.observables, values)])[0].evs
     np.testing.assert_allclose(evs.numpy(), expected, atol=1e-5)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from qfl_qiskit.execution import estimate
+
 import numpy as np
 import pytest
 import torch
@@ -10,23 +12,26 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qfl_qiskit.circuits import QnnCircuit, build_mma, build_qfl
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution.exact import ExactEstimator
+from qiskit.primitives import BaseEstimatorV2
+
 from qfl_qiskit.qnn import QuantumLayer, shift_plan
 from qfl_qiskit.specs import MMASpec, QFLSpec
 from qfl_qiskit.transpile import resolve_backend, transpile_sweep
 
 
-class CountingEstimator:
-    """Wraps an estimator and counts run calls and bindings (what a hardware job would hold)."""
+class CountingEstimator(BaseEstimatorV2):
+    """A V2 estimator wrapping another; counts run calls and bindings (what a hardware job would hold)."""
 
     name = "counting"
 
     def __init__(self, inner):
         self.inner, self.calls, self.bindings = inner, 0, 0
 
-    def run(self, pubs):
+    def run(self, pubs, *, precision=None):
+        pubs = list(pubs)
         self.calls += 1
         self.bindings += sum(int(np.prod(np.shape(p[2])[:-1])) for p in pubs)
-        return self.inner.run(pubs)
+        return self.inner.run(pubs, precision=precision)
 
 
 def _grads(layer, x):
@@ -152,7 +157,7 @@ def test_param_shift_with_shots_on_aer_is_within_four_standard_errors(qfl):
     # standard error of each gradient entry from the shifted values' own standard errors (same seed, same shots)
     plan = shift_plan(qfl.circuit)
     values = layer.circuit_values(torch.tensor(x)).detach().numpy()
-    stds = est.run([(plan.circuit, qfl.observables, plan.shifted(values))])[0].stds[:, 0, :]  # (2G, K)
+    stds = estimate(est, [(plan.circuit, qfl.observables, plan.shifted(values))])[0].stds[:, 0, :]  # (2G, K)
     g = plan.num_gates
     out_weights = np.linspace(-1, 1, len(qfl.observables))  # the weighting _grads applies to the outputs
     var_phi = ((stds[:g] ** 2 + stds[g:] ** 2) / 4) @ out_weights**2  # (G,)
