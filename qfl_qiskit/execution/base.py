@@ -131,7 +131,7 @@ def _task_from_pub(pub: EstimatorPub) -> tuple[Task, np.ndarray, np.ndarray]:
     observables = tuple(_operator(t, circuit.num_qubits) for t in terms)
     bindings = pub.parameter_values
     values = bindings.as_array(circuit.parameters) if circuit.num_parameters else np.zeros(bindings.shape + (0,))
-    values = np.asarray(values, dtype=float).reshape(-1, circuit.num_parameters)
+    values = np.asarray(values, dtype=float).reshape(int(np.prod(bindings.shape, dtype=int)), circuit.num_parameters)
     b_index = np.arange(values.shape[0]).reshape(bindings.shape)
     o_index = np.arange(len(observables)).reshape(obs_shape)
     b_index, o_index = np.broadcast_arrays(b_index, o_index)
@@ -224,7 +224,8 @@ def v2_observables(observables: Sequence[SparsePauliOp], batch_ndim: int) -> np.
     """Observables shaped (K, 1, ..., 1) so that a V2 primitive broadcasts them against values (..., p)."""
     ops = list(observables)
     arr = np.empty(len(ops), dtype=object)
-    arr[:] = ops
+    for i, op in enumerate(ops):  # one by one: a slice assignment would turn operators into matrices
+        arr[i] = op
     return arr.reshape((len(ops),) + (1,) * batch_ndim)
 
 

@@ -41,6 +41,8 @@ class QuantumLayer(nn.Module):
         weight_seed: Seed of the uniform(-pi, pi) weight initialisation.
         spsa_epsilon: Perturbation size of SPSA.
         spsa_seed: Seed of SPSA's random directions.
+        precision: Target standard error sent with every evaluation (Qiskit's PUB precision: shots on Runtime and
+            in our Aer estimator); None leaves it to the estimator's default.
 
     Raises:
         ExecutionError: An unknown gradient, autograd with a non-exact estimator, or a circuit whose parameters
@@ -57,6 +59,7 @@ class QuantumLayer(nn.Module):
         weight_seed: int = 0,
         spsa_epsilon: float = 0.1,
         spsa_seed: int = 0,
+        precision: float | None = None,
     ) -> None:
         super().__init__()
         self.qnn = qnn
@@ -83,6 +86,9 @@ class QuantumLayer(nn.Module):
         gen = torch.Generator().manual_seed(weight_seed)
         init = (torch.rand(qnn.num_weights, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
         self.weights = nn.Parameter(init)
+        if precision is not None and not precision >= 0:
+            raise ExecutionError(f"precision must be >= 0 (got {precision})")
+        self.precision = precision
         self.spsa_epsilon = spsa_epsilon
         self._spsa_gen = np.random.default_rng(spsa_seed)
         self._plan: ShiftPlan | None = None
@@ -133,7 +139,7 @@ class QuantumLayer(nn.Module):
             delta = self._spsa_gen.choice([-1.0, 1.0], size=values.shape[-1])
             shifts = np.stack([values + self.spsa_epsilon * delta, values - self.spsa_epsilon * delta])
             tasks.append(Task(self.circuit, self.observables, shifts))
-        results = estimate(self.estimator, tasks)
+        results = estimate(self.estimator, tasks, precision=self.precision)
         evs = results[0].evs
         self.last_stds = results[0].stds
         if not with_jacobian:

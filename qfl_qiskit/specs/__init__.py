@@ -5,6 +5,7 @@ from __future__ import annotations
 from qfl_qiskit.specs.base import Spec, read_toml, validate
 from qfl_qiskit.specs.circuit import CircuitSpec, MMASpec, QFLSpec, load_circuit_spec
 from qfl_qiskit.specs.job import JobSpec
+from qfl_qiskit.specs.mitigation import MitigationSpec
 from qfl_qiskit.specs.noise import BackendNoiseSpec, NoiseSpec, ParametricNoiseSpec, load_noise_spec
 from qfl_qiskit.specs.transpile import TranspileSpec
 
@@ -13,6 +14,7 @@ __all__ = [
     "CircuitSpec",
     "JobSpec",
     "MMASpec",
+    "MitigationSpec",
     "NoiseSpec",
     "ParametricNoiseSpec",
     "QFLSpec",
