@@ -15,6 +15,7 @@ Qubit order is Qiskit's: qubit q is bit q of the statevector index.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,35 +105,76 @@ def _flatten(circuit: QuantumCircuit) -> tuple[list[tuple[object, tuple[int, ...
 
 
 class _AngleTable:
-    """Collects affine angle functions a = A @ theta + b of the circuit parameters."""
+    """Collects angle functions a = A @ [theta, d(theta)] + b of the circuit parameters theta.
+
+    Affine angles (the QFL encoding's sums, an ISA circuit's many ``rz``) are rows of A over theta. An angle that is
+    not affine (Qiskit's ``zz_feature_map`` has (pi - x0)(pi - x1)) becomes a derived column d_k(theta), evaluated
+    in torch from the expression (so autograd differentiates it), with a coefficient 1 in its row.
+    """
 
     def __init__(self, params: Sequence[object]) -> None:
         self.index = {p: i for i, p in enumerate(params)}
         self.rows: list[np.ndarray] = []
+        self.derived_rows: list[dict[int, float]] = []
         self.consts: list[float] = []
+        self.derived: list[ParameterExpression] = []
 
     def add(self, angle: object, gate: str = "global phase") -> int:
         row = np.zeros(len(self.index))
+        drow: dict[int, float] = {}
         if isinstance(angle, ParameterExpression) and angle.parameters:
-            for p in angle.parameters:
-                coeff = angle.gradient(p)
-                if isinstance(coeff, ParameterExpression) and coeff.parameters:
-                    raise UnsupportedGateError(
-                        f"angle {angle} of '{gate}' is not linear in its parameters; only affine angles "
-                        "(sums of parameters times constants plus a constant) are supported")
-                row[self.index[p]] = float(coeff)
-            const = float(angle.bind({p: 0.0 for p in angle.parameters}))
+            coeffs = {p: angle.gradient(p) for p in angle.parameters}
+            if any(isinstance(c, ParameterExpression) and c.parameters for c in coeffs.values()):
+                drow[len(self.derived)] = 1.0
+                self.derived.append(angle)
+                const = 0.0
+            else:
+                for p, coeff in coeffs.items():
+                    row[self.index[p]] = float(coeff)
+                const = float(angle.bind({p: 0.0 for p in angle.parameters}))
         else:
             const = float(angle)
         self.rows.append(row)
+        self.derived_rows.append(drow)
         self.consts.append(const)
         return len(self.rows) - 1
 
     def merge(self, i: int, j: int) -> int:
         """A new angle, the sum of angles i and j."""
         self.rows.append(self.rows[i] + self.rows[j])
+        drow = dict(self.derived_rows[i])
+        for k, v in self.derived_rows[j].items():
+            drow[k] = drow.get(k, 0.0) + v
+        self.derived_rows.append(drow)
         self.consts.append(self.consts[i] + self.consts[j])
         return len(self.rows) - 1
+
+    def matrix(self) -> np.ndarray:
+        """A of shape (angles, p + derived columns)."""
+        p, d = len(self.index), len(self.derived)
+        out = np.zeros((len(self.rows), p + d))
+        for g, (row, drow) in enumerate(zip(self.rows, self.derived_rows)):
+            out[g, :p] = row
+            for k, v in drow.items():
+                out[g, p + k] = v
+        return out
+
+
+_TORCH_FUNCTIONS = {"sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,
+                    "sqrt": torch.sqrt, "asin": torch.asin, "acos": torch.acos, "atan": torch.atan,
+                    "Abs": torch.abs, "sign": torch.sign, "conjugate": lambda x: x, "re": lambda x: x}
+
+
+def _torch_function(expr: ParameterExpression, index: dict) -> tuple[Any, list[int]]:
+    """``expr`` as a torch function of the parameter columns it uses (differentiable by autograd)."""
+    import sympy
+
+    params = sorted(expr.parameters, key=lambda p: index[p])
+    value = expr.sympify()
+    own = {s.name: s for s in value.free_symbols}  # the expression's own symbols, by name
+    fn = sympy.lambdify([own.get(p.name, sympy.Symbol(p.name)) for p in params], value,
+                        modules=[_TORCH_FUNCTIONS, "math"])
+    return fn, [index[p] for p in params]
 
 
 def _matrix(op: object) -> np.ndarray:
@@ -209,8 +251,8 @@ class CompiledCircuit:
         self._phase_col = [table.add(ph) for ph in phases]
         self._ops = ops
         self._sharings: dict[tuple[int, ...], _Sharing] = {}
-        self._A = torch.as_tensor(np.array(table.rows).reshape(len(table.rows), self.num_parameters),
-                                  dtype=self.real_dtype)
+        self._derived = [_torch_function(e, table.index) for e in table.derived]
+        self._A = torch.as_tensor(table.matrix(), dtype=self.real_dtype)
         self._b = torch.as_tensor(np.array(table.consts, dtype=float), dtype=self.real_dtype)
 
     # -- evaluation -----------------------------------------------------------------------------------------
@@ -260,11 +302,24 @@ class CompiledCircuit:
                 raise ValueError(f"shared columns {list(key)} outside 0..{self.num_parameters - 1}")
             per_row = np.ones(self.num_parameters, dtype=bool)
             per_row[list(key)] = False
+            # a derived column varies per row when any parameter it reads does
+            derived = np.array([bool(per_row[cols].any()) for _, cols in self._derived], dtype=bool)
+            per_row = np.concatenate([per_row, derived])
             # an angle is shared when it depends on shared columns only
             angle_shared = ~(self._A.numpy()[:, per_row] != 0).any(axis=1)
             self._sharings[key] = _Sharing(key, angle_shared, self._ops, self.num_qubits, self._one_q_cols,
                                            self.layout)
         return self._sharings[key]
+
+    def _extend(self, values: torch.Tensor) -> torch.Tensor:
+        """[theta, d(theta)]: the parameter values with the derived (non-affine) angle columns appended."""
+        if not self._derived:
+            return values
+        cols = []
+        for fn, idx in self._derived:
+            out = fn(*[values[:, i] for i in idx])
+            cols.append(torch.as_tensor(out, dtype=values.dtype).expand(values.shape[0]))
+        return torch.cat([values, torch.stack(cols, dim=-1)], dim=-1)
 
     def _run(self, values: torch.Tensor, shared: Sequence[int] = ()) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
@@ -272,7 +327,7 @@ class CompiledCircuit:
         if plan.columns and bsz > 1 and not torch.equal(values[1:, plan.columns],
                                                         values[:1, plan.columns].expand(bsz - 1, -1)):
             raise ValueError("columns declared shared differ between rows")
-        angles = values @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
+        angles = self._extend(values) @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
         # shared angles from the first row only: one matrix for the whole batch
         first = angles[:1] if plan.columns else angles
         state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
@@ -317,7 +372,8 @@ class CompiledCircuit:
     def _with_phase(self, state: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Complex state including the global phase (which expectation values never need)."""
         state = state.to(self.dtype)
-        angles = values @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(values.shape[0], 0)
+        angles = (self._extend(values) @ self._A.T + self._b if self._A.shape[0]
+                  else values.new_zeros(values.shape[0], 0))
         phase = sum(angles[:, c] for c in self._phase_col)
         if isinstance(phase, torch.Tensor):
             state = state * torch.exp(1j * phase.to(self.dtype)).unsqueeze(-1)

@@ -146,7 +146,7 @@ class QuantumLayer(nn.Module):
             return evs, None
         shifted = results[1].evs
         if self.gradient == "param_shift":
-            return evs, self._plan_for().jacobian(shifted)
+            return evs, self._plan_for().jacobian(shifted, values)
         slope = (shifted[0] - shifted[1]) / (2 * self.spsa_epsilon)  # (..., K)
         return evs, slope[..., None] * delta
 
