@@ -254,3 +254,20 @@ def test_mitigation_spec_is_importable_where_users_look():
     from qfl_qiskit.specs import MitigationSpec as FromSpecs
 
     assert FromMitigation is FromSpecs is MitigationSpec
+
+
+def test_runtime_adapter_in_local_mode_matches_within_four_standard_errors(reference):
+    from qiskit_aer import AerSimulator
+
+    from qfl_qiskit.execution import RuntimeEstimator
+
+    # a noiseless simulator as Runtime's local-testing mode, resilience level 0: plain sampling, so the values are
+    # those of StatevectorEstimator up to shot noise (a fake device would add its calibration noise)
+    est = RuntimeEstimator(AerSimulator(), precision=0.02, seed=3, options={"resilience_level": 0})
+    assert isinstance(est, BaseEstimatorV2)
+    result = est.run(list(PUB_FORMS.values())).result()
+    assert len(est.last_job_ids) == 1  # every PUB of the call in one job
+    for (form, _), res in zip(PUB_FORMS.items(), result):
+        ref = reference[form].data.evs
+        assert res.data.evs.shape == ref.shape, form
+        assert np.all(np.abs(res.data.evs - ref) <= 4 * res.data.stds + 1e-9), form
