@@ -1,10 +1,10 @@
-"""Compact a transpiled (ISA) circuit to the physical qubits it uses, and map logical observables onto it.
+"""Compact a transpiled (ISA) circuit to the physical qubits it uses, and restrict laid-out observables to them.
 
 An ISA circuit for a 156-qubit backend has 156 qubits, of which a small circuit touches a handful; simulating all
 of them is impossible. :func:`compact_circuit` keeps the active physical qubits (plus every qubit a logical qubit
-ends on, so an observable on an idle logical qubit still has a home), renumbers them ``0 .. m-1`` in ascending
-physical order, and says where each logical qubit ends up, so observables given on the logical qubits map with
-one ``apply_layout``. Results are cached per circuit object (:class:`CircuitCache`): bind many times, compact once.
+ends on, so an observable on an idle logical qubit still has a home) and renumbers them ``0 .. m-1`` in ascending
+physical order; laid-out observables (on the physical qubits, Qiskit's convention) are restricted to them with
+:meth:`CompactCircuit.restrict`. Results are cached per circuit object (:class:`CircuitCache`): bind many times, compact once.
 """
 
 from __future__ import annotations
@@ -36,13 +36,6 @@ class CompactCircuit:
     circuit: QuantumCircuit
     physical: tuple[int, ...] | None
     positions: tuple[int, ...]
-
-    def map_observables(self, observables: Sequence[SparsePauliOp]) -> list[SparsePauliOp]:
-        """Observables on the logical qubits, as operators on the simulated qubits."""
-        width = self.circuit.num_qubits
-        if self.physical is None:
-            return list(observables)
-        return [op.apply_layout(list(self.positions), num_qubits=width) for op in observables]
 
     def restrict(self, observables: Sequence[SparsePauliOp]) -> list[SparsePauliOp]:
         """Observables on the original circuit's qubits (laid out, Qiskit's convention for ISA circuits), as
