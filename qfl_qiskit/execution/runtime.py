@@ -91,7 +91,10 @@ class RuntimeEstimator(QflEstimator):
             ops = task.observables if isa is task.circuit else layout_observables(isa, task.observables)
             v2_pubs.append((isa, v2_observables(ops, len(task.batch_shape)), task.values,
                             task.precision or self.precision))
-        job = self._primitive().run(v2_pubs)
+        try:
+            job = self._primitive().run(v2_pubs)
+        except ValueError as exc:  # IBMInputValueError: refused before anything ran (e.g. PEA without a noise model)
+            raise ExecutionError(f"Runtime refused the job: {' '.join(str(exc).split())}") from None
         self.last_job_ids = [job.job_id()]
         result = job.result()
         out = []
