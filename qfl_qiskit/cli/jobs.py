@@ -54,7 +54,7 @@ def submit(
     records_dir: Path = RECORDS,
 ) -> None:
     """Submit a job spec as ONE Runtime job; the record is written before waiting, so nothing is lost."""
-    from qfl_qiskit.execution import jobs
+    from qfl_qiskit.runtime import jobs
     from qfl_qiskit.specs.job import load_job_spec
     from qfl_qiskit.training.hardware import job_inputs
 
@@ -98,7 +98,7 @@ def submit(
 @user_errors
 def list_jobs(records_dir: Path = RECORDS) -> None:
     """Every job record, newest first (corrupt ones flagged)."""
-    from qfl_qiskit.execution.job_records import list_records
+    from qfl_qiskit.runtime.records import list_records
 
     rows = list_records(records_dir)
     if not rows:
@@ -122,7 +122,7 @@ def list_jobs(records_dir: Path = RECORDS) -> None:
 def status(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
            records_dir: Path = RECORDS) -> None:
     """The status history of a job (refreshed from the service for real backends)."""
-    from qfl_qiskit.execution import jobs
+    from qfl_qiskit.runtime import jobs
 
     with _quiet_runtime():
         rec = jobs.status(record_id, records_dir=records_dir)
@@ -144,7 +144,7 @@ def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs li
           records_dir: Path = RECORDS,
           results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Result records go here.")) -> None:
     """Fetch a job's result, write a results record and print the expectation values (or model metrics)."""
-    from qfl_qiskit.execution import jobs
+    from qfl_qiskit.runtime import jobs
     from qfl_qiskit.results import make_record, save_record
     from qfl_qiskit.training.hardware import interpret
 
@@ -184,7 +184,7 @@ def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs li
 def cancel(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
            records_dir: Path = RECORDS) -> None:
     """Cancel a job that has not finished."""
-    from qfl_qiskit.execution import jobs
+    from qfl_qiskit.runtime import jobs
 
     with _quiet_runtime():
         rec = jobs.cancel(record_id, records_dir=records_dir)

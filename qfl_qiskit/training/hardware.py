@@ -20,7 +20,7 @@ import torch
 from qfl_qiskit.errors import DataError, SpecError
 from qfl_qiskit.execution.base import Estimate, QflEstimator, Task
 from qfl_qiskit.execution.exact import ExactEstimator
-from qfl_qiskit.execution.jobs import JobInputs
+from qfl_qiskit.runtime.jobs import JobInputs
 from qfl_qiskit.qnn import QuantumLayer
 
 

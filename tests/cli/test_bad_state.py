@@ -136,7 +136,7 @@ def test_records_are_strict_json(tmp_path):
 
 
 def test_job_record_is_placed_before_its_artifacts():
-    from qfl_qiskit.execution import job_records as store
+    from qfl_qiskit.runtime import records as store
 
     stage = Stage()
     store.write_circuits(Path("rec"), "r", [], stage=stage)

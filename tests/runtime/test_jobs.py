@@ -13,9 +13,9 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution import estimate
-from qfl_qiskit.execution import job_records as store
-from qfl_qiskit.execution import jobs
-from qfl_qiskit.execution.runtime_submit import RetryPolicy, SubmissionError
+from qfl_qiskit.runtime import records as store
+from qfl_qiskit.runtime import jobs
+from qfl_qiskit.runtime.service import RetryPolicy, SubmissionError
 from qfl_qiskit.specs.job import CircuitInput, JobSpec
 from qfl_qiskit.training.hardware import job_inputs, step_counts, step_pubs
 from qfl_qiskit.transpile import resolve_backend
@@ -75,7 +75,7 @@ class Flaky:
         self.fails, self.calls, self.spec = fails, 0, spec
 
     def __call__(self, pubs, precision, mode):
-        from qfl_qiskit.execution.runtime_submit import make_estimator
+        from qfl_qiskit.runtime.service import make_estimator
 
         self.calls += 1
         if self.calls <= self.fails:

@@ -32,10 +32,10 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.errors import ExecutionError
-from qfl_qiskit.execution import job_records as store
-from qfl_qiskit.execution import runtime_submit as rt
 from qfl_qiskit.execution.base import Estimate, from_v2, layout_observables, v2_observables
 from qfl_qiskit.execution.runtime import executor_shots
+from qfl_qiskit.runtime import records as store
+from qfl_qiskit.runtime import service as rt
 
 #: Repetition delay (s) when the backend configuration gives no ``default_rep_delay`` (IBM's usual 250 us).
 DEFAULT_REP_DELAY = 250e-6

@@ -1,7 +1,7 @@
 """The qiskit-ibm-runtime calls of Runtime jobs: execution modes, submission with retry, job look-up, result JSON.
 
-This is the only module of :mod:`qfl_qiskit.execution.jobs` that imports ``qiskit_ibm_runtime`` (besides the
-estimator adapter in :mod:`.runtime`). Credentials are never handled here: ``QiskitRuntimeService()`` reads the saved
+This is the only module of :mod:`qfl_qiskit.runtime` that imports ``qiskit_ibm_runtime`` (besides the
+estimator adapter in :mod:`qfl_qiskit.execution.runtime`). Credentials are never handled here: ``QiskitRuntimeService()`` reads the saved
 account or ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_CHANNEL`` / ``QISKIT_IBM_INSTANCE`` itself.
 """
 
