@@ -107,7 +107,17 @@ class RuntimeEstimator(QflEstimator):
     def describe(self) -> dict[str, Any]:
         """Settings for records."""
         return {"estimator": self.name, "backend": self.backend.name, "precision": self.precision,
-                "seed": self.seed, "options": self.options}
+                "seed": self.seed, "options": self.options, "runtime_options": resolved_options(self._primitive())}
+
+
+def resolved_options(estimator: Any) -> dict[str, Any]:
+    """Every option a Runtime Estimator will run with, defaults resolved (``finalize_options``): the resilience
+    level's measurement twirling, shots per randomization, DD, ZNE settings. For records: what ran, not only what
+    was asked."""
+    try:
+        return estimator.finalize_options().model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001  (an option combination Runtime itself cannot finalize)
+        return {"unresolved": f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
 
 
 def executor_shots(metadata: Any) -> Any:

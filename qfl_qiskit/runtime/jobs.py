@@ -33,7 +33,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qfl_qiskit.errors import ExecutionError
 from qfl_qiskit.execution.base import Estimate, from_v2, layout_observables, v2_observables
-from qfl_qiskit.execution.runtime import executor_shots
+from qfl_qiskit.execution.runtime import executor_shots, resolved_options
 from qfl_qiskit.runtime import records as store
 from qfl_qiskit.runtime import service as rt
 
@@ -220,7 +220,9 @@ def submit(spec: Any, inputs: JobInputs, *, records_dir: Path = RECORDS_DIR, dry
         "observables": [[_op_json(op) for op in np.asarray(p[1], dtype=object).ravel()] for p in v2_pubs],
         "values": {"file": values_name, "sha256": values_hash, "shapes": [list(p[2].shape) for p in v2_pubs]},
         "options": {"precision": precision, "shots": spec.shots, "seed": spec.seed if local else None,
-                    "resilience": spec.resilience},
+                    "resilience": spec.resilience,
+                    "runtime_options": resolved_options(rt.make_estimator(
+                        backend, shots=spec.shots, seed=spec.seed if local else None, resilience=spec.resilience))},
         "cost": cost, "calibration_time": calibration_time(backend), "provenance": provenance(),
         "times": {"created": store.now()}, "status": "PREPARED", "status_history": [], "result_file": None,
     }

@@ -55,3 +55,11 @@ def test_executor_shots_reads_every_metadata_shape():
     assert executor_shots({"executor": {"shots": 64}}) == 64
     assert executor_shots({"executor": [{"shots": 64}, {"shots": 128}]}) == [64, 128]
     assert executor_shots({"executor": None}) is None and executor_shots(None) is None
+
+
+def test_records_state_the_resolved_options_including_the_default_level():
+    default = RuntimeEstimator("fake_manila").describe()["runtime_options"]
+    level0 = RuntimeEstimator("fake_manila", options={"resilience_level": 0}).describe()["runtime_options"]
+    # Runtime's default resilience level turns measurement twirling on; level 0 does not: the record says which
+    assert default["twirling"]["enable_measure"] is True
+    assert level0["twirling"]["enable_measure"] is False

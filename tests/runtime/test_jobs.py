@@ -295,3 +295,10 @@ def test_real_backend_paths_use_the_service_by_job_id(spec, tmp_path):
     running = RemoteJob("RUNNING")
     jobs.cancel(other.record["record_id"], records_dir=tmp_path, service=Service(running))
     assert running.cancelled
+
+
+def test_job_record_states_the_runtime_options_that_ran(spec, tmp_path):
+    out = jobs.submit(spec, job_inputs(spec), records_dir=tmp_path, dry_run=True)
+    resolved = out.record["options"]["runtime_options"]
+    assert set(resolved) >= {"twirling", "resilience", "dynamical_decoupling", "default_precision"}
+    assert resolved["resilience"]["measure_mitigation"] == (spec.resilience or {}).get("measure_mitigation", True)
