@@ -195,7 +195,7 @@ def step_counts(layer: QuantumLayer, batch: int, *, shots: int) -> dict[str, dic
     Ours (:func:`step_pubs`): ONE job of 2 PUBs; B * (1 + 2G) bindings (G parameterized gates of the shift plan,
     inputs included; SPSA: B * 3), the K observables of a binding measured together in their qubit-wise
     commuting bases. EstimatorQNN 0.9.1 with its default ``ParamShiftEstimatorGradient`` (measured by
-    ``tests/execution/test_jobs.py`` with a counting V2 estimator): TWO jobs per step: the forward as one run
+    ``tests/runtime/test_jobs.py`` with a counting V2 estimator): TWO jobs per step: the forward as one run
     of K PUBs holding B*K bindings, the weight gradient as one run of B*K*2*p_w single-binding PUBs (one per
     sample, observable and shift); each PUB has one observable, so one basis per execution.
 
