@@ -98,3 +98,36 @@ def check_backend_name(name: str) -> str | None:
         return (f"{name}: at most {MAX_BACKEND_QUBITS} qubits for a generic backend (its target and distance "
                 "matrix grow as n^2); use a smaller n")
     return None
+
+
+#: Amplitudes of one batched state (rows x 2^qubits) the exact simulator may hold per gate step while training;
+#: with the states kept for the backward pass, 2^24 (256 MB in complex128) stays within a few GB.
+MAX_BATCH_AMPLITUDES = 2**24
+#: Parameters of a classical fusion model (float32: 200 MB of weights, more with Adam's moments).
+MAX_MODEL_PARAMETERS = 50_000_000
+
+
+def check_batch_state(qubits: int, rows: int) -> str | None:
+    """Why ``rows`` states of ``qubits`` qubits at once cannot be simulated while training (None when they fit)."""
+    amplitudes = rows * 2**qubits
+    if amplitudes > MAX_BATCH_AMPLITUDES:
+        return (f"{rows} rows x 2^{qubits} amplitudes = {amplitudes:,} per state exceed the limit of "
+                f"{MAX_BATCH_AMPLITUDES:,} (the exact simulator keeps such states for the gradient); use a smaller "
+                "batch_size or fewer qubits")
+    return None
+
+
+def classical_parameters(name: str, modalities: int, features: int, *, out: int = 0, rank: int = 0, factor: int = 0,
+                         hidden: int = 0, layers: int = 0, max_tensor: int = 0) -> int:
+    """An upper estimate of a classical fusion step's parameter count, computed without building it."""
+    if name == "concat":
+        return modalities * features * out + out
+    if name == "tfn":
+        return max_tensor * out
+    if name == "lmf":
+        return modalities * (features + 1) * rank * out + out
+    if name == "mfb":
+        return modalities * features * factor * out
+    if name == "gcn":
+        return features * hidden + layers * hidden * hidden
+    return 0

@@ -29,6 +29,8 @@ def parse_presence(text: str | None, spec: QFLSpec | MMASpec) -> tuple[bool, ...
         raise CircuitError(
             f"--present needs {spec.modalities} comma-separated 0/1 flags (one per modality), got '{text}'"
         )
+    if "1" not in flags:
+        raise CircuitError(f"--present {text}: at least one modality must be present")
     return tuple(f == "1" for f in flags)
 
 

@@ -41,7 +41,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message (without the ``error:`` prefix) and exit code for ``exc``."""
     if isinstance(exc, QflError):
         return _one_line(str(exc)), 2
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
         return ("out of memory: the run does not fit this machine; use fewer qubits, samples, bindings or seeds, "
                 "or a smaller batch_size"), 2
     if isinstance(exc, OSError):

@@ -23,8 +23,9 @@ def quickstart(
     spec_file: Path = typer.Option(None, "--spec", help="Run this training spec instead of the embedded default."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Run folders go here."),
     isa_dir: Path = typer.Option(Path("circuits/isa"), "--isa-dir", help="Where ISA QPY/QASM files go."),
-    shots: int = typer.Option(2000, "--shots", min=2, help="Shots per Pauli setting in the noisy evaluation."),
-    seeds: int = typer.Option(4, "--seeds", min=1, help="Transpiler seeds per backend."),
+    shots: int = typer.Option(2000, "--shots", min=2, max=1_000_000,
+                              help="Shots per Pauli setting in the noisy evaluation."),
+    seeds: int = typer.Option(4, "--seeds", min=1, max=256, help="Transpiler seeds per backend."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted quickstart from its checkpoints."),
 ) -> None:
     """Train QFL, LMF and Concat on UCI Multiple Features, transpile the QFL circuit, evaluate it under noise."""

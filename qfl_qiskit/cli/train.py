@@ -164,9 +164,10 @@ def evaluate_cmd(
     run: Path = typer.Argument(..., help="A trained model's folder (results/<run>/<label>) or its model.pt."),
     backend: str = typer.Option(None, "--backend", help="Transpile for this backend; its calibration is the noise."),
     noise: Path = typer.Option(None, "--noise", help="Noise spec TOML (default: the backend's calibration)."),
-    shots: int = typer.Option(4000, "--shots", min=2, help="Shots per Pauli measurement setting."),
-    seed: int = typer.Option(0, "--seed", help="Aer sampling seed."),
-    transpile_seeds: int = typer.Option(4, "--transpile-seeds", min=1, help="Transpiler seeds tried per circuit."),
+    shots: int = typer.Option(4000, "--shots", min=2, max=1_000_000, help="Shots per Pauli measurement setting."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Aer sampling seed."),
+    transpile_seeds: int = typer.Option(4, "--transpile-seeds", min=1, max=256,
+                                        help="Transpiler seeds tried per circuit."),
     mitigation: str = typer.Option("none", "--mitigation",
                                    help="none, zne, rem, ddd or combinations like zne+rem (ZNE: random gate folding "
                                         "at 1, 2, 3, Richardson; DDD: X-X in idle windows, needs --backend)."),

@@ -99,4 +99,35 @@ def load_dataset(name: str, **kwargs: Any) -> MultimodalDataset:
         inspect.signature(loader).bind(**kwargs)
     except TypeError as exc:
         raise DataError(f"bad arguments for data set {name!r}: {exc}") from None
-    return loader(**kwargs)
+    _check_types(name, loader, kwargs)
+    try:
+        return loader(**kwargs)
+    except (TypeError, ValueError, KeyError) as exc:  # a value of the right type the loader still cannot use
+        raise DataError(f"bad arguments for data set {name!r} ({', '.join(kwargs) or 'none'}): "
+                        f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}") from None
+
+
+def _check_types(name: str, loader: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Each argument against the loader's annotation (a number for a number, a list of names for names...)."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    hints = typing.get_type_hints(loader)
+    for key, value in kwargs.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        wrong_bool = isinstance(value, bool) and hint is not bool
+        try:
+            TypeAdapter(hint).validate_python(value, strict=not isinstance(value, (list, tuple)))
+        except ValidationError:
+            wrong_bool = True
+        if wrong_bool:
+            raise DataError(f"data set {name!r}: option {key} = {value!r} is not a valid {_hint_name(hint)}")
+        if isinstance(value, int) and not isinstance(value, bool) and key == "seed" and value < 0:
+            raise DataError(f"data set {name!r}: seed must be >= 0, got {value}")
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

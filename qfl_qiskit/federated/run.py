@@ -56,7 +56,7 @@ def prepare_run(spec: FederatedSpec, out_dir: Path, *, resume: bool = False,
     from qfl_qiskit.training.experiment import check_fits
 
     _, splits, mask = federation(spec.model_dump_json())
-    check_fits(spec.model, splits.dims)
+    check_fits(spec.model, splits.dims, rows=max(spec.batch_size, 256))
     model = build_model(spec.model, splits.dims, splits.num_classes, seed=spec.seed)
     ckpt_path = out_dir / "checkpoint.pt"
     offset, history, initial = 0, [], model.state_dict()

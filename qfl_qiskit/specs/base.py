@@ -35,6 +35,8 @@ def _scalar_misfit(annotation: Any, value: Any) -> str | None:
     for kind, what in ((bool, "true/false"), (str, "a string")):
         if isinstance(value, kind) and _numbers_in(annotation) and not _admits(annotation, kind):
             return f"expected a number, not {what}"
+    if annotation is bool and not isinstance(value, bool):  # pydantic would read "yes", "on" or 1 as true
+        return "expected true or false"
     if isinstance(value, (list, tuple)):
         items = [a for a in get_args(annotation) if a is not Ellipsis]
         inner = [x for a in items for x in (get_args(a) if get_origin(a) in (tuple, list) else (a,))
@@ -55,6 +57,10 @@ def _backend_name(name: str) -> str:
         raise ValueError(why)
     return name
 
+
+#: Names that become folder or file names: letters, digits, "_", "." and "-", not starting with "." (so never
+#: "." or "..", which would write outside the results folder).
+NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
 
 #: A backend name (``fake_<device>``, ``generic_<n>``, an IBM device); sizes that cannot be built are refused.
 BackendName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_backend_name)]

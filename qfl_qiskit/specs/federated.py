@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from qfl_qiskit.specs.base import Spec, read_toml, validate
+from qfl_qiskit.specs.base import NAME_PATTERN, Spec, read_toml, validate
 from qfl_qiskit.specs.train import DataSpec, MMAModelSpec, QFLModelSpec
 
 QuantumModelSpec = Annotated[Union[QFLModelSpec, MMAModelSpec], Field(discriminator="name")]
@@ -33,7 +33,7 @@ class FederatedSpec(Spec):
     """
 
     kind: Literal["federated"] = "federated"
-    name: str = Field("federated", pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field("federated", pattern=NAME_PATTERN)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     data: DataSpec
     model: QuantumModelSpec = MMAModelSpec()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from qfl_qiskit.specs.base import BackendName, Spec, load_by_kind
+from qfl_qiskit.specs.base import NAME_PATTERN, BackendName, Spec, load_by_kind
 
 
 class CircuitInput(Spec):
@@ -64,7 +64,7 @@ class JobSpec(Spec):
     """
 
     kind: Literal["job"] = "job"
-    name: str = Field("job", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    name: str = Field("job", pattern=NAME_PATTERN, max_length=40)
     backend: BackendName = "fake_manila"
     mode: Literal["job", "batch", "session"] = "batch"
     max_time: int | None = Field(None, ge=1)

@@ -55,8 +55,8 @@ class MitigationSpec(Spec):
         if "zne" in self.techniques:
             if len(s) < 2:
                 raise ValueError("ZNE needs at least two scale factors")
-            if s[0] < 1 or any(b <= a for a, b in zip(s, s[1:])):
-                raise ValueError(f"scale factors must be >= 1 and strictly increasing, got {list(s)}")
+            if s[0] < 1 or s[-1] > 100 or any(b <= a for a, b in zip(s, s[1:])):
+                raise ValueError(f"scale factors must be from 1 to 100 and strictly increasing, got {list(s)}")
             if self.factory == "poly" and self.poly_order >= len(s):
                 raise ValueError(f"poly_order {self.poly_order} needs more than {self.poly_order} scale factors")
         return self

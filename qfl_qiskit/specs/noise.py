@@ -57,8 +57,8 @@ class ParametricNoiseSpec(Spec):
     depolarizing_2q: float = Field(ge=0.0, le=1.0)
     t1_us: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     t2_us: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    gate_time_1q_ns: float = Field(32.0, ge=0.0, allow_inf_nan=False)
-    gate_time_2q_ns: float = Field(68.0, ge=0.0, allow_inf_nan=False)
+    gate_time_1q_ns: float = Field(32.0, ge=0.0, le=1e6, allow_inf_nan=False)
+    gate_time_2q_ns: float = Field(68.0, ge=0.0, le=1e6, allow_inf_nan=False)
     readout_error: float = Field(0.0, ge=0.0, le=0.5)
     gates_1q: tuple[str, ...] = ("id", "x", "sx", "rx", "ry", "h", "u")
     gates_2q: tuple[str, ...] = ("cx", "cz", "ecr")
@@ -70,6 +70,9 @@ class ParametricNoiseSpec(Spec):
             raise ValueError("t2_us needs t1_us; give both relaxation times or neither")
         if self.t1_us is not None and self.t2_us is not None and self.t2_us > 2 * self.t1_us:
             raise ValueError(f"t2_us = {self.t2_us} exceeds 2 * t1_us = {2 * self.t1_us}, which is unphysical")
+        bad = [g for g in (*self.gates_1q, *self.gates_2q) if not g.isidentifier()]
+        if bad:
+            raise ValueError(f"gate names must be Qiskit gate names (like 'sx', 'cz'), got {bad}")
         overlap = set(self.gates_1q) & set(self.gates_2q)
         if overlap:
             raise ValueError(f"gates {sorted(overlap)} are listed in both gates_1q and gates_2q")

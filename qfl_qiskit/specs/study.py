@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from qfl_qiskit import limits
-from qfl_qiskit.specs.base import BackendName, Spec, load_by_kind
+from qfl_qiskit.specs.base import NAME_PATTERN, BackendName, Spec, load_by_kind
 
 
 class StudyNoiseSpec(Spec):
@@ -27,7 +27,7 @@ class ExpectationPart(Spec):
     bindings: int = Field(16, ge=1, le=limits.MAX_BINDINGS)
     # "circuit": the circuit's own read-out (QFL: random Pauli strings); "z": Z on each qubit (weight-1
     # observables, whose read-out error involves one qubit instead of every qubit of a long Pauli string)
-    observables: tuple[Literal["circuit", "z"], ...] = ("circuit",)
+    observables: tuple[Literal["circuit", "z"], ...] = Field(("circuit",), min_length=1)
 
 
 class ModelPart(Spec):
@@ -52,7 +52,7 @@ class PlateauPart(Spec):
     fixed_degree: int = Field(2, ge=1)
     fixed_modalities: int = Field(4, ge=1)
     features: int = Field(2, ge=1)
-    samples: int = Field(64, ge=2, le=100_000)
+    samples: int = Field(64, ge=2, le=4_096)  # each draw keeps its states for the gradient
 
     @model_validator(mode="after")
     def _fits(self) -> PlateauPart:
@@ -82,14 +82,14 @@ class NoiseStudySpec(Spec):
     """
 
     kind: Literal["noise_study"] = "noise_study"
-    name: str = Field("noise_study", pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field("noise_study", pattern=NAME_PATTERN)
     scales: tuple[float, ...] = Field((0.0, 0.25, 0.5, 1.0, 2.0, 4.0), max_length=1_000)
     mitigations: tuple[str, ...] = Field(("none", "zne", "rem", "zne+rem"), min_length=1, max_length=64)
     seeds: tuple[int, ...] = Field((0, 1), min_length=1, max_length=limits.MAX_SEEDS)
-    shots: int | None = Field(None, ge=2, le=10_000_000)
+    shots: int | None = Field(None, ge=2, le=1_000_000)
     workers: int = Field(2, ge=1, le=256)
     idle_noise: bool = False
-    scale_factors: tuple[float, ...] = (1.0, 2.0, 3.0)
+    scale_factors: tuple[float, ...] = Field((1.0, 2.0, 3.0), max_length=16)
     folding: Literal["global", "random", "identity"] = "random"
     factory: Literal["richardson", "linear", "poly", "exp"] = "richardson"
     noise: StudyNoiseSpec = StudyNoiseSpec()
@@ -105,8 +105,8 @@ class NoiseStudySpec(Spec):
     @field_validator("scales")
     @classmethod
     def _scales(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v or min(v) < 0 or len(set(v)) != len(v):
-            raise ValueError("scales must be distinct numbers >= 0")
+        if not v or min(v) < 0 or max(v) > 1000 or len(set(v)) != len(v):
+            raise ValueError("scales must be distinct numbers from 0 to 1000")
         return v
 
     @field_validator("seeds")

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, model_validator
 
 from qfl_qiskit import limits
-from qfl_qiskit.specs.base import Spec, read_toml, validate
+from qfl_qiskit.specs.base import NAME_PATTERN, Spec, read_toml, validate
 
 
 def _non_finite(value: Any, where: str = "") -> str | None:
@@ -67,7 +67,7 @@ class DataSpec(Spec):
 class _ModelBase(Spec):
     """Settings every model has: encoder to D features per modality, and the head."""
 
-    label: str | None = None  # a name for tables (default: the model name)
+    label: str | None = Field(None, pattern=NAME_PATTERN)  # a name for tables and its folder (default: the model name)
     features: int = Field(2, ge=1, le=limits.MAX_WIDTH)
     encoder: Literal["linear", "mlp"] = "linear"
     encoder_hidden: int = Field(32, ge=1, le=limits.MAX_WIDTH)
@@ -169,7 +169,7 @@ class OptimSpec(Spec):
         monitor: Validation metric for early stopping and the best checkpoint.
     """
 
-    lr: float = Field(0.01, gt=0.0, allow_inf_nan=False)
+    lr: float = Field(0.01, gt=0.0, le=10.0, allow_inf_nan=False)
     weight_decay: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     epochs: int = Field(30, ge=1, le=100_000)
     batch_size: int = Field(64, ge=1)
@@ -199,7 +199,7 @@ class ExecutionSpec(Spec):
     estimator: Literal["exact", "aer"] = "exact"
     precision: Literal["complex128", "complex64"] = "complex128"
     gradient: Literal["autograd", "param_shift", "spsa"] = "autograd"
-    shots: int | None = Field(None, ge=1, le=10_000_000)
+    shots: int | None = Field(None, ge=1, le=1_000_000)
     noise: str | None = None
 
     @model_validator(mode="after")
@@ -220,7 +220,7 @@ class TrainSpec(Spec):
     """
 
     kind: Literal["train"] = "train"
-    name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field("run", min_length=1, pattern=NAME_PATTERN)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     data: DataSpec
     models: list[ModelSpec] = Field(min_length=1, max_length=64)

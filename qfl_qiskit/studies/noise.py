@@ -46,8 +46,11 @@ def check_study(spec: NoiseStudySpec) -> None:
 
             raise SpecError(f"[model] label '{spec.model.label}' is not a model of {spec.model.train} "
                             f"(its models: {', '.join(m.display for m in train.models)})")
-    if spec.noise.parametric:
-        load_noise_spec(spec.noise.parametric)
+    if spec.noise.parametric and load_noise_spec(spec.noise.parametric).kind != "parametric":
+        from qfl_qiskit.errors import SpecError
+
+        raise SpecError(f"[noise] parametric = {spec.noise.parametric!r} is a backend noise spec; give a "
+                        'kind = "parametric" spec there, or drop it to use the backend\'s calibration')
     resolve_backend(spec.noise.backend)
 
 

@@ -100,8 +100,15 @@ def save_model(path: Path, model: torch.nn.Module, *, spec: TrainSpec, label: st
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def check_fits(model_spec: Any, dims: Any) -> None:
-    """Refuse a model that cannot be built for these modalities (TFN's tensor, the quantum circuit's size).
+def _rows(spec: TrainSpec, splits: Any) -> int:
+    """Rows the simulator evaluates at once: a training batch, or an evaluation chunk (256) of the largest split."""
+    largest = max(splits.sizes.values())
+    return max(min(spec.optim.batch_size, splits.sizes["train"]), min(256, largest))
+
+
+def check_fits(model_spec: Any, dims: Any, *, rows: int = 1) -> None:
+    """Refuse a model that cannot be built for these modalities (TFN's tensor, the quantum circuit's size, the
+    exact simulator's batched state for ``rows`` rows at once, a classical model's parameter count).
 
     Raises:
         SpecError: The model does not fit (one line naming the model and the limit).
@@ -119,6 +126,18 @@ def check_fits(model_spec: Any, dims: Any) -> None:
     elif model_spec.name == "mma":
         why = limits.check_mma(m, model_spec.features, limits.mma_layers(
             model_spec.encoding_layers, model_spec.trainable_layers, model_spec.fusion_layers))
+    if why is None and model_spec.name in ("qfl", "mma"):
+        qubits = (limits.qfl_index_qubits(m * model_spec.features) + 1 if model_spec.name == "qfl"
+                  else m * model_spec.features)
+        why = limits.check_batch_state(qubits, rows)
+    if why is None and model_spec.name not in ("qfl", "mma"):
+        fields = {k: getattr(model_spec, k) for k in ("out", "rank", "factor", "hidden", "layers", "max_tensor")
+                  if hasattr(model_spec, k)}
+        count = limits.classical_parameters(model_spec.name, m, model_spec.features, **fields)
+        count += sum(dims) * model_spec.encoder_hidden + model_spec.encoder_hidden * model_spec.features * m
+        if count > limits.MAX_MODEL_PARAMETERS:
+            why = (f"about {count:,} parameters exceed the limit of {limits.MAX_MODEL_PARAMETERS:,}; use smaller "
+                   "features, rank, factor, out or hidden sizes")
     if why:
         raise SpecError(f"model '{model_spec.display}' on {m} modalities: {why}")
 
@@ -149,7 +168,7 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
     splits = splits or prepare_data(spec)
     for model_spec in spec.models:  # every model is checked against the data before the first one trains
         if not only or model_spec.display in only:
-            check_fits(model_spec, splits.dims)
+            check_fits(model_spec, splits.dims, rows=_rows(spec, splits))
     run_dir = out_dir / spec.name
     rows = []
     for model_spec in spec.models:
@@ -170,7 +189,7 @@ def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *
     from qfl_qiskit.results.plots import plot_learning_curve
 
     label = model_spec.display
-    check_fits(model_spec, splits.dims)
+    check_fits(model_spec, splits.dims, rows=_rows(spec, splits))
     quantum = model_spec.name in ("qfl", "mma")
     estimator = make_estimator(spec.execution, seed=spec.seed) if quantum else None
     model = build_model(model_spec, splits.dims, splits.num_classes, estimator=estimator,

@@ -25,6 +25,10 @@ from qfl_qiskit.training.metrics import classification_metrics
 Progress = Callable[[dict[str, Any]], None]
 
 
+class TrainingDiverged(QflError):
+    """The loss became NaN or infinite (e.g. a learning rate far too large)."""
+
+
 class CheckpointError(QflError):
     """A checkpoint is unreadable or belongs to another run."""
 
@@ -187,6 +191,9 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, *, num_class
             xs, presence, labels = _take(train, rows)
             opt.zero_grad()
             loss = loss_fn(model(xs, presence), labels)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training diverged: the loss is {loss.item()} at epoch {epoch}, batch {b}; "
+                                       "lower optim.lr (the checkpoint of the last finished epoch is kept)")
             loss.backward()
             opt.step()
             value = loss.item()

@@ -192,9 +192,9 @@ case("train-unknown-data", R, "unknown data set", t_DOT_toml=TRAIN.replace("synt
 case("train-data-bad-args", R, "bad arguments", t_DOT_toml=TRAIN.replace("n = 200", "rows = 200"))
 case("train-data-n-nan", R, "finite", t_DOT_toml=TRAIN.replace("n = 200", "n = nan"))
 case("train-data-n-inf", R, "finite", t_DOT_toml=TRAIN.replace("n = 200", "n = inf"))
-case("train-data-n-float", R, "positive integer", t_DOT_toml=TRAIN.replace("n = 200", "n = 200.5"))
+case("train-data-n-float", R, "not a valid int", t_DOT_toml=TRAIN.replace("n = 200", "n = 200.5"))
 case("train-data-n-huge", R, "limit", t_DOT_toml=TRAIN.replace("n = 200", "n = 1000000000000"))
-case("train-data-modalities-bool", R, "positive integer",
+case("train-data-modalities-bool", R, "not a valid int",
      t_DOT_toml=TRAIN.replace("num_modalities = 2", "num_modalities = true"))
 case("train-model-unknown", R, "name", t_DOT_toml=TRAIN.replace('name = "concat"', 'name = "transformer"'))
 case("train-model-features-bool", R, "true/false", t_DOT_toml=TRAIN.replace("degree = 1", "degree = 1\nfeatures = true"))
@@ -231,6 +231,37 @@ case("compare-seeds-repeat", ["compare", "t.toml", "--results-dir", "res", "--se
 case("compare-results-file", ["compare", "t.toml", "--results-dir", "afile"], "is a file", t_DOT_toml=TRAIN,
      afile="")
 
+N = ["noise-study", "s.toml", "--results-dir", "res"]
+# cases a new-user probe found: loader options of the wrong type, sizes that only the data or batch reveal
+DATA = TRAIN.replace('name = "synthetic_parity"\noptions = {num_modalities = 2, features = 2, n = 200}', "{data}")
+case("data-views-number", R, "not a valid", t_DOT_toml=DATA.format(data='name = "uci_mfeat"\noptions = {views = 5}'))
+case("data-seed-negative", R, "seed", t_DOT_toml=DATA.format(data='name = "synthetic_parity"\noptions = {seed = -1}'))
+case("data-seed-string", R, "not a valid",
+     t_DOT_toml=DATA.format(data='name = "synthetic_parity"\noptions = {seed = "abc"}'))
+case("data-seed-float", R, "not a valid", t_DOT_toml=DATA.format(data='name = "synthetic_parity"\noptions = {seed = 1.5}'))
+case("data-path-number", R, "not a valid", t_DOT_toml=DATA.format(data='name = "ptbxl"\noptions = {path = 123}'))
+case("data-split-list", R, "not a valid",
+     t_DOT_toml=DATA.format(data='name = "ptbxl"\noptions = {path = ".", split = ["train"]}'))
+case("train-mma-batch-state", R, "amplitudes", t_DOT_toml=TRAIN.replace(
+    'name = "qfl"\ndegree = 1\nobservables = 2', 'name = "mma"\nfeatures = 12'))
+case("train-lmf-parameters", R, "parameters", t_DOT_toml=TRAIN.replace(
+    'name = "concat"', 'name = "lmf"\nfeatures = 65536\nrank = 65536\nout = 65536'))
+case("train-lr-huge", R, "less than", t_DOT_toml=TRAIN.replace("epochs = 1", "epochs = 1\nlr = 1e308"))
+case("train-aer-shots-huge", R, "less than", t_DOT_toml=TRAIN + '[execution]\nestimator = "aer"\n'
+     'gradient = "param_shift"\nshots = 10000000\n')
+case("train-label-slash", R, "pattern", t_DOT_toml=TRAIN.replace('name = "concat"', 'name = "concat"\nlabel = "a/b"'))
+case("train-name-dotdot", R, "pattern", t_DOT_toml=TRAIN.replace('name = "t"', 'name = ".."'))
+case("study-bool-string", N, "true or false", s_DOT_toml=edit(STUDY, idle_noise='"yes"'), c_DOT_toml=QFL)
+case("study-scale-huge", N, "scales", s_DOT_toml=edit(STUDY, scales="[1e308]"), c_DOT_toml=QFL)
+case("study-zne-factor-huge", N, "scale factors", s_DOT_toml=edit(STUDY, mitigations='["zne"]',
+     scale_factors="[1.0, 1000000000.0]"), c_DOT_toml=QFL)
+case("study-observables-empty", N, "at least 1", s_DOT_toml=STUDY + "observables = []\n", c_DOT_toml=QFL)
+case("study-parametric-is-backend", N, "backend noise spec",
+     s_DOT_toml=STUDY.replace("[noise]\n", '[noise]\nparametric = "n.toml"\n'), c_DOT_toml=QFL,
+     n_DOT_toml='kind = "backend"\nbackend = "fake_manila"\n')
+case("study-plateau-samples", N, "less than", s_DOT_toml=STUDY + "[plateau]\nsamples = 100000\n", c_DOT_toml=QFL)
+case("present-all-absent", B + ["--present", "0,0"], "at least one", c_DOT_toml=MMA)
+
 # --- evaluate ------------------------------------------------------------------------------------------------------
 E = ["evaluate", "run/qfl", "--backend", "fake_manila"]
 case("eval-missing", E, "not found")
@@ -243,8 +274,14 @@ case("eval-model-no-spec", E, "not a model file", run__qfl__model_DOT_pt=_model_
 case("eval-no-backend", ["evaluate", "run/qfl"], "--backend")
 case("eval-bad-mitigation", E + ["--mitigation", "zne+magic"], "mitigation", run__qfl__model_DOT_pt=b"x")
 case("eval-shots-1", E + ["--shots", "1"], "")
+case("eval-transpile-seeds-huge", E + ["--transpile-seeds", "100000"], "")
+case("eval-seed-negative", E + ["--seed", "-1"], "")
 case("eval-noise-missing", ["evaluate", "run/qfl", "--noise", "n.toml"], "not found")
 case("eval-noise-kind", ["evaluate", "run/qfl", "--noise", "n.toml"], "unknown kind", n_DOT_toml='kind = "x"\n')
+case("eval-noise-gate-time", ["evaluate", "run/qfl", "--noise", "n.toml"], "less than",
+     n_DOT_toml='kind = "parametric"\ndepolarizing_1q = 0.001\ndepolarizing_2q = 0.01\ngate_time_1q_ns = 1e12\n')
+case("eval-noise-gate-name", ["evaluate", "run/qfl", "--noise", "n.toml"], "gate names",
+     n_DOT_toml='kind = "parametric"\ndepolarizing_1q = 0.001\ndepolarizing_2q = 0.01\ngates_1q = ["sx", ""]\n')
 case("eval-noise-nan", ["evaluate", "run/qfl", "--noise", "n.toml"], "finite",
      n_DOT_toml='kind = "backend"\nbackend = "fake_manila"\nscale = nan\n')
 
