@@ -158,3 +158,7 @@ def check_options(section: str, values: dict[str, Any] | None) -> None:
     from qiskit_ibm_runtime.options_models.estimator import EstimatorOptions
 
     _set_option(EstimatorOptions(), section, values)
+    factors = (values.get("zne") or {}).get("noise_factors") if isinstance(values.get("zne"), dict) else None
+    if factors is not None and max(factors) > 100:  # folding 1e9 times builds circuits that never finish
+        raise ExecutionError(f"Runtime Estimator option 'zne.noise_factors' = {list(factors)}: keep the factors "
+                             "at most 100")

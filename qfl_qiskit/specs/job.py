@@ -68,8 +68,8 @@ class JobSpec(Spec):
     backend: BackendName = "fake_manila"
     mode: Literal["job", "batch", "session"] = "batch"
     max_time: int | None = Field(None, ge=1)
-    precision: float | None = Field(None, gt=0, le=1)
-    shots: int | None = Field(None, ge=1)
+    precision: float | None = Field(None, ge=0.001, le=1)  # 0.001: a million shots per binding and basis
+    shots: int | None = Field(None, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     transpile_seeds: int = Field(2, ge=1, le=32)
     resilience: dict[str, Any] | None = None

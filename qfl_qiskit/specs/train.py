@@ -184,6 +184,13 @@ class LossSpec(Spec):
     gamma: float = Field(2.0, ge=0.0, allow_inf_nan=False)
     alpha: float | list[float] | None = None
 
+    @model_validator(mode="after")
+    def _alpha(self) -> LossSpec:
+        weights = [self.alpha] if isinstance(self.alpha, float) else self.alpha or []
+        if any(w < 0 for w in weights):
+            raise ValueError(f"alpha must be >= 0 (one weight, or one per class), got {self.alpha}")
+        return self
+
 
 class ExecutionSpec(Spec):
     """How quantum models evaluate their circuits while training.

@@ -36,9 +36,19 @@ def check_study(spec: NoiseStudySpec) -> None:
     from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.transpile import resolve_backend
 
+    width = resolve_backend(spec.noise.backend).num_qubits
     if spec.expectation is not None:
         for path in spec.expectation.circuits:
-            load_circuit_spec(path)
+            cspec = load_circuit_spec(path)
+            from qfl_qiskit import limits
+
+            qubits = (limits.qfl_index_qubits(cspec.modalities * cspec.features) + 1 if cspec.kind == "qfl"
+                      else cspec.modalities * cspec.qubits_per_modality)
+            if qubits > width:
+                from qfl_qiskit.errors import SpecError
+
+                raise SpecError(f"{path} needs {qubits} qubits but {spec.noise.backend} has {width}; choose a "
+                                "larger [noise] backend")
     if spec.model is not None:
         train = load_train_spec(spec.model.train)
         if spec.model.label not in [m.display for m in train.models]:

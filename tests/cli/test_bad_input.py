@@ -232,6 +232,8 @@ case("compare-results-file", ["compare", "t.toml", "--results-dir", "afile"], "i
      afile="")
 
 N = ["noise-study", "s.toml", "--results-dir", "res"]
+F = ["federated", "f.toml", "--results-dir", "res"]
+S = ["submit", "j.toml", "--records-dir", "rec"]
 # cases a new-user probe found: loader options of the wrong type, sizes that only the data or batch reveal
 DATA = TRAIN.replace('name = "synthetic_parity"\noptions = {num_modalities = 2, features = 2, n = 200}', "{data}")
 case("data-views-number", R, "not a valid", t_DOT_toml=DATA.format(data='name = "uci_mfeat"\noptions = {views = 5}'))
@@ -260,6 +262,22 @@ case("study-parametric-is-backend", N, "backend noise spec",
      s_DOT_toml=STUDY.replace("[noise]\n", '[noise]\nparametric = "n.toml"\n'), c_DOT_toml=QFL,
      n_DOT_toml='kind = "backend"\nbackend = "fake_manila"\n')
 case("study-plateau-samples", N, "less than", s_DOT_toml=STUDY + "[plateau]\nsamples = 100000\n", c_DOT_toml=QFL)
+case("study-backend-too-small", N, "needs 6 qubits", s_DOT_toml=STUDY, c_DOT_toml=MMA.replace(
+    "modalities = 2\nqubits_per_modality = 1", "modalities = 3\nqubits_per_modality = 2"))
+case("train-focal-alpha-negative", R, "alpha", t_DOT_toml=TRAIN + '[loss]\nname = "focal"\nalpha = -3.0\n')
+case("data-leads-number", R, "not a valid",
+     t_DOT_toml=DATA.format(data='name = "ptbxl"\noptions = {path = ".", leads = 5}'))
+case("data-label-list", R, "not a valid",
+     t_DOT_toml=DATA.format(data='name = "cmu_mosei"\noptions = {path = ".", label = []}'))
+case("fed-data-views-number", F, "not a valid", f_DOT_toml=FED.replace(
+    'name = "synthetic_parity"\noptions = {num_modalities = 2, features = 2, n = 200}',
+    'name = "uci_mfeat"\noptions = {views = 7}'))
+case("submit-shots-huge", S, "less than", j_DOT_toml=JOB.replace("precision = 0.1", "shots = 1000000000000000"),
+     c_DOT_toml=QFL)
+case("submit-precision-tiny", S, "greater than", j_DOT_toml=JOB.replace("precision = 0.1", "precision = 1e-12"),
+     c_DOT_toml=QFL)
+case("submit-zne-factors-huge", S, "noise_factors", j_DOT_toml=JOB + "[resilience]\nzne_mitigation = true\n"
+     "zne = {noise_factors = [1, 1000000000]}\n", c_DOT_toml=QFL)
 case("present-all-absent", B + ["--present", "0,0"], "at least one", c_DOT_toml=MMA)
 
 # --- evaluate ------------------------------------------------------------------------------------------------------
