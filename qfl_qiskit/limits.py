@@ -38,10 +38,15 @@ def qfl_index_qubits(slots: int) -> int:
     return max(1, math.ceil(math.log2(slots + 1)))
 
 
+def qfl_qubits(modalities: int, features: int) -> int:
+    """Qubits of a QFL circuit: the index register plus the value qubit."""
+    return qfl_index_qubits(modalities * features) + 1
+
+
 def qfl_size(modalities: int, features: int, degree: int, layers: int) -> tuple[int, int]:
     """(qubits, gates) of a QFL circuit, computed without building it (an upper bound on the gates)."""
-    k = qfl_index_qubits(modalities * features)
-    n = k + 1
+    n = qfl_qubits(modalities, features)
+    k = n - 1
     encoding = 2 * 2**k  # Gray-code uniformly controlled RY: 2^k RY + 2^k CX
     block = layers * (3 * n + n)  # Rx, Ry, Rz per qubit + at most n CX (full entanglement: more, below)
     full = layers * (3 * n + n * (n - 1) // 2)

@@ -7,16 +7,12 @@ Heavy packages (qiskit, qiskit-ibm-runtime, matplotlib) are imported inside the 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="qfl",
@@ -36,14 +32,6 @@ def compact_table(title: str, *, caption: str | None = None) -> Table:
     """A borderless table that fits an 80-column terminal (the default width when output is piped)."""
     return Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                  collapse_padding=True)
-
-
-def user_errors(fn: F) -> F:
-    """Mark a command as reporting its errors through :func:`main` (one line, exit code; see ``cli.errors``).
-
-    Kept as a marker so every command reads the same; the handling itself lives in one place, ``main``.
-    """
-    return fn
 
 
 def main(argv: list[str] | None = None) -> None:

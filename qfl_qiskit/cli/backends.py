@@ -6,7 +6,7 @@ import warnings
 
 import typer
 
-from qfl_qiskit.cli.app import app, compact_table, console, user_errors
+from qfl_qiskit.cli.app import app, compact_table, console
 from qfl_qiskit.errors import QflError
 
 
@@ -15,7 +15,6 @@ def _fmt(v: float | None) -> str:
 
 
 @app.command("backends")
-@user_errors
 def backends(
     contains: str = typer.Option("", "--contains", help="Only backends whose name contains this text."),
     min_qubits: int = typer.Option(1, "--min-qubits", min=1, help="Only backends with at least this many qubits."),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, circuit_app, compact_table, console, user_errors
+from qfl_qiskit.cli.app import app, circuit_app, compact_table, console
 from qfl_qiskit.errors import CircuitError, QflError
 from qfl_qiskit.specs import MMASpec, QFLSpec, TranspileSpec, load_circuit_spec, validate
 
@@ -56,7 +56,6 @@ def _check_suffix(path: Path | None, suffix: str, option: str) -> None:
 
 
 @circuit_app.command("build")
-@user_errors
 def circuit_build(
     spec_file: Path = typer.Argument(..., help="Circuit spec TOML (kind = \"qfl\" or \"mma\")."),
     out_dir: Path = typer.Option(Path("circuits/build"), "--out-dir", help="Where QPY and QASM files go."),
@@ -187,7 +186,6 @@ def _report_table(spec: QFLSpec | MMASpec, reports: list) -> Table:
 
 
 @app.command("transpile-report")
-@user_errors
 def transpile_report(
     spec_file: Path = typer.Argument(..., help="Circuit spec TOML."),
     backend: list[str] = typer.Option(DEFAULT_BACKENDS, "--backend", "-b", help="Backend name; repeat for more."),

@@ -8,11 +8,10 @@ from typing import Any
 
 import typer
 
-from qfl_qiskit.cli.app import app, compact_table, console, user_errors
+from qfl_qiskit.cli.app import app, compact_table, console
 
 
 @app.command("federated")
-@user_errors
 def federated(
     spec_file: Path = typer.Argument(..., help="Federated spec TOML (kind = \"federated\")."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="The run goes to <dir>/<name>/."),
@@ -21,10 +20,9 @@ def federated(
     """Train over simulated clients on Flower (IID or Dirichlet data, missing modalities, MMA aggregation)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.federated.run import run_federated
     from qfl_qiskit.specs.federated import load_federated_spec
-
-    from qfl_qiskit.atomic import require_writable_dir
 
     require_writable_dir(results_dir, what="--results-dir")  # before Ray starts, not after a round
     spec = load_federated_spec(spec_file)

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from qfl_qiskit.cli.app import app, compact_table, console, user_errors
+from qfl_qiskit.cli.app import app, compact_table, console
 
 jobs_app = typer.Typer(help="List, inspect, fetch and cancel recorded Runtime jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
@@ -45,7 +45,6 @@ def _cost_table(cost: dict[str, Any]) -> Any:
 
 
 @app.command("submit")
-@user_errors
 def submit(
     spec_file: Path = typer.Argument(..., help="Job spec TOML (kind = \"job\") from runtime_jobs/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Transpile and estimate the cost; record, don't submit."),
@@ -54,11 +53,10 @@ def submit(
     records_dir: Path = RECORDS,
 ) -> None:
     """Submit a job spec as ONE Runtime job; the record is written before waiting, so nothing is lost."""
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.runtime import jobs
     from qfl_qiskit.specs.job import load_job_spec
     from qfl_qiskit.training.hardware import job_inputs
-
-    from qfl_qiskit.atomic import require_writable_dir
 
     require_writable_dir(records_dir, what="--records-dir")
     from qfl_qiskit.execution.runtime import check_options
@@ -95,7 +93,6 @@ def submit(
 
 
 @jobs_app.command("list")
-@user_errors
 def list_jobs(records_dir: Path = RECORDS) -> None:
     """Every job record, newest first (corrupt ones flagged)."""
     from qfl_qiskit.runtime.records import list_records
@@ -118,7 +115,6 @@ def list_jobs(records_dir: Path = RECORDS) -> None:
 
 
 @jobs_app.command("status")
-@user_errors
 def status(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
            records_dir: Path = RECORDS) -> None:
     """The status history of a job (refreshed from the service for real backends)."""
@@ -139,16 +135,14 @@ def status(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs l
 
 
 @jobs_app.command("fetch")
-@user_errors
 def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
           records_dir: Path = RECORDS,
           results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Result records go here.")) -> None:
     """Fetch a job's result, write a results record and print the expectation values (or model metrics)."""
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.runtime import jobs
     from qfl_qiskit.results import make_record, save_record
     from qfl_qiskit.training.hardware import interpret
-
-    from qfl_qiskit.atomic import require_writable_dir
 
     require_writable_dir(results_dir, what="--results-dir")
     with _quiet_runtime():
@@ -180,7 +174,6 @@ def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs li
 
 
 @jobs_app.command("cancel")
-@user_errors
 def cancel(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
            records_dir: Path = RECORDS) -> None:
     """Cancel a job that has not finished."""

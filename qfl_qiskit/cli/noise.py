@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from qfl_qiskit.cli.app import app, console, user_errors
+from qfl_qiskit.cli.app import app, console
 
 noise_app = typer.Typer(help="Noise models: calibration snapshots of backends.", no_args_is_help=True)
 app.add_typer(noise_app, name="noise")
@@ -21,7 +21,6 @@ def _us(v: float | None) -> str:
 
 
 @noise_app.command("snapshot")
-@user_errors
 def snapshot(
     backend: str = typer.Argument(..., help="Backend name (fake_<device>, generic_<n>, or an IBM device)."),
     out_dir: Path = typer.Option(Path("noise_models"), "--out-dir", help="Folder for the snapshot JSON."),
@@ -31,9 +30,8 @@ def snapshot(
     Point a noise spec at it with `kind = "backend"`, `backend = "..."`, `snapshot = "<path>"` to re-run a study
     on the same numbers later.
     """
-    from qfl_qiskit.noise import calibration_summary, load_snapshot, snapshot_backend
-
     from qfl_qiskit.atomic import require_writable_dir
+    from qfl_qiskit.noise import calibration_summary, load_snapshot, snapshot_backend
 
     require_writable_dir(out_dir, what="--out-dir")
     path = snapshot_backend(backend, out_dir)

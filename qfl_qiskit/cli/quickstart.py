@@ -12,13 +12,12 @@ from pathlib import Path
 
 import typer
 
-from qfl_qiskit.cli.app import app, console, user_errors
+from qfl_qiskit.cli.app import app, console
 
 QUICKSTART_BACKENDS = ("fake_torino", "fake_fez")
 
 
 @app.command("quickstart")
-@user_errors
 def quickstart(
     spec_file: Path = typer.Option(None, "--spec", help="Run this training spec instead of the embedded default."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Run folders go here."),
@@ -29,6 +28,7 @@ def quickstart(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted quickstart from its checkpoints."),
 ) -> None:
     """Train QFL, LMF and Concat on UCI Multiple Features, transpile the QFL circuit, evaluate it under noise."""
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.cli.circuits import _report
     from qfl_qiskit.cli.train import comparison_table, noisy_table, run_training
     from qfl_qiskit.errors import SpecError
@@ -37,8 +37,6 @@ def quickstart(
     from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.training import load_model, prepare_data
     from qfl_qiskit.training.noisy import evaluate_noisy
-
-    from qfl_qiskit.atomic import require_writable_dir
 
     require_writable_dir(results_dir, what="--results-dir")
     require_writable_dir(isa_dir, what="--isa-dir")

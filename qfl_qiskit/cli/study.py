@@ -8,11 +8,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, compact_table, console, user_errors
+from qfl_qiskit.cli.app import app, compact_table, console
 
 
 @app.command("noise-study")
-@user_errors
 def noise_study(
     spec_file: Path = typer.Argument(..., help="Noise-study spec TOML (kind = \"noise_study\")."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="The study goes to <dir>/<name>/."),
@@ -22,20 +21,15 @@ def noise_study(
     """Sweep noise scale x mitigation x seed; resumes a partly done study without recomputing finished cells."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.specs.study import load_study_spec
     from qfl_qiskit.studies import run_study
-    from qfl_qiskit.studies.noise import check_study, clear_study
-
-    from qfl_qiskit.atomic import require_writable_dir
 
     require_writable_dir(results_dir, what="--results-dir")
     spec = load_study_spec(spec_file)
     if workers is not None:
         spec = spec.model_copy(update={"workers": workers})
     out_dir = results_dir / spec.name
-    check_study(spec)  # files and backend, before anything is written or removed
-    if fresh:
-        clear_study(out_dir)
     noise = spec.noise.parametric or f"{spec.noise.backend} calibration"
     console.print(f"noise: {noise} x scales {list(spec.scales)}; mitigations {list(spec.mitigations)}; "
                   f"seeds {list(spec.seeds)}; {'exact values' if spec.shots is None else f'{spec.shots} shots'}")
@@ -52,7 +46,7 @@ def noise_study(
             elif event["event"] == "cell":
                 progress.advance(task)
 
-        record = run_study(spec, out_dir, progress=on_event)
+        record = run_study(spec, out_dir, progress=on_event, fresh=fresh)
     console.print(study_table(record))
     console.print(f"wrote {out_dir}/ (study.json, cells.csv, plots)")
 

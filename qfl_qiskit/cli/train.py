@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, compact_table, console, user_errors
+from qfl_qiskit.cli.app import app, compact_table, console
 
 
 def comparison_table(record: dict[str, Any], *, title: str) -> Table:
@@ -51,7 +51,6 @@ def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list
 
 
 @app.command("train")
-@user_errors
 def train(
     spec_file: Path = typer.Argument(..., help="Training spec TOML ([data], [model] or [[models]], [optim], ...)."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Run folders go here."),
@@ -66,7 +65,6 @@ def train(
 
 
 @app.command("compare")
-@user_errors
 def compare(
     spec_file: Path = typer.Argument(..., help="Training spec TOML listing several [[models]]."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Run folders go here."),
@@ -75,10 +73,9 @@ def compare(
                                                      "the table shows mean and standard deviation."),
 ) -> None:
     """Train every model of a spec on the same split and print one comparison table."""
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.errors import SpecError
     from qfl_qiskit.specs.train import load_train_spec
-
-    from qfl_qiskit.atomic import require_writable_dir
 
     require_writable_dir(results_dir, what="--results-dir")
     spec = load_train_spec(spec_file)
@@ -159,7 +156,6 @@ def _model_file(run: Path) -> Path:
 
 
 @app.command("evaluate")
-@user_errors
 def evaluate_cmd(
     run: Path = typer.Argument(..., help="A trained model's folder (results/<run>/<label>) or its model.pt."),
     backend: str = typer.Option(None, "--backend", help="Transpile for this backend; its calibration is the noise."),
@@ -182,14 +178,14 @@ def evaluate_cmd(
     if backend is None and noise is None:
         raise SpecError("give --backend (its calibration is the noise model) and/or --noise NOISE.toml")
     noise_spec = load_noise_spec(noise) if noise is not None else None
+    from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.specs import validate
     from qfl_qiskit.specs.mitigation import MitigationSpec
 
-    from qfl_qiskit.atomic import require_writable_dir
-
     mitigation_spec = validate(MitigationSpec, {"techniques": mitigation}, source="--mitigation")
-    require_writable_dir(_model_file(run).parent, what="the model folder")
-    model, saved = load_model(_model_file(run))
+    model_file = _model_file(run)
+    require_writable_dir(model_file.parent, what="the model folder")
+    model, saved = load_model(model_file)
     spec = saved["spec"]
     with console.status("preparing data, transpiling and simulating"):
         splits = prepare_data(spec)
@@ -197,7 +193,7 @@ def evaluate_cmd(
                              noise=noise_spec, shots=shots, seed=seed, transpile_seeds=transpile_seeds,
                              mitigation=mitigation_spec)
     console.print(noisy_table(saved["label"], out))
-    folder = _model_file(run).parent
+    folder = model_file.parent
     path = folder / f"evaluate_{backend or 'noise'}_{utc_stamp()}.json"
     record = make_record("noisy_evaluation", specs={"train": spec, "model": saved["model_spec_obj"],
                                                    **({"noise": noise_spec} if noise_spec else {})},

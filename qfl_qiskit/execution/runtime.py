@@ -60,8 +60,9 @@ class RuntimeEstimator(QflEstimator):
         self.default_precision = precision
         self.seed = seed
         self.options = dict(options or {})
-        for key, value in self.options.items():  # a bad option is refused here, not after a job has run
-            check_options(key, value) if isinstance(value, dict) else None
+        for key, value in self.options.items():  # a bad option block is refused here, not after a job has run
+            if isinstance(value, dict):
+                check_options(key, value)
         self.transpile_seeds = transpile_seeds
         self.mode = mode if mode is not None else self.backend
         self._isa = CircuitCache()

@@ -58,12 +58,7 @@ def write_circuits(records_dir: Path, record_id: str, circuits: list[Any], *,
     buf = io.BytesIO()
     qpy.dump(circuits, buf)
     data = buf.getvalue()
-    path = artifact(records_dir, record_id, ".qpy")
-    if stage is not None:
-        stage.add(path, data)
-    else:
-        atomic_write_bytes(path, data)
-    return path.name, sha256(data)
+    return _place(artifact(records_dir, record_id, ".qpy"), data, stage), sha256(data)
 
 
 def read_circuits(records_dir: Path, record: dict[str, Any]) -> list[Any]:
@@ -83,12 +78,16 @@ def write_values(records_dir: Path, record_id: str, values: list[np.ndarray], *,
     buf = io.BytesIO()
     np.savez(buf, **{f"pub{i}": np.asarray(v, dtype=float) for i, v in enumerate(values)})
     data = buf.getvalue()
-    path = artifact(records_dir, record_id, ".values.npz")
+    return _place(artifact(records_dir, record_id, ".values.npz"), data, stage), sha256(data)
+
+
+def _place(path: Path, data: bytes, stage: Stage | None) -> str:
+    """Add ``data`` to ``stage``, or write it now (atomically); returns the file name."""
     if stage is not None:
         stage.add(path, data)
     else:
         atomic_write_bytes(path, data)
-    return path.name, sha256(data)
+    return path.name
 
 
 def read_values(records_dir: Path, record: dict[str, Any]) -> list[np.ndarray]:

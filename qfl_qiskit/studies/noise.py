@@ -32,6 +32,8 @@ def check_study(spec: NoiseStudySpec) -> None:
     Raises:
         QflError: A missing or malformed file, a file of the wrong kind, or an unknown backend.
     """
+    from qfl_qiskit import limits
+    from qfl_qiskit.errors import SpecError
     from qfl_qiskit.specs import load_circuit_spec, load_noise_spec
     from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.transpile import resolve_backend
@@ -40,28 +42,19 @@ def check_study(spec: NoiseStudySpec) -> None:
     if spec.expectation is not None:
         for path in spec.expectation.circuits:
             cspec = load_circuit_spec(path)
-            from qfl_qiskit import limits
-
-            qubits = (limits.qfl_index_qubits(cspec.modalities * cspec.features) + 1 if cspec.kind == "qfl"
+            qubits = (limits.qfl_qubits(cspec.modalities, cspec.features) if cspec.kind == "qfl"
                       else cspec.modalities * cspec.qubits_per_modality)
             if qubits > width:
-                from qfl_qiskit.errors import SpecError
-
                 raise SpecError(f"{path} needs {qubits} qubits but {spec.noise.backend} has {width}; choose a "
                                 "larger [noise] backend")
     if spec.model is not None:
         train = load_train_spec(spec.model.train)
         if spec.model.label not in [m.display for m in train.models]:
-            from qfl_qiskit.errors import SpecError
-
             raise SpecError(f"[model] label '{spec.model.label}' is not a model of {spec.model.train} "
                             f"(its models: {', '.join(m.display for m in train.models)})")
     if spec.noise.parametric and load_noise_spec(spec.noise.parametric).kind != "parametric":
-        from qfl_qiskit.errors import SpecError
-
         raise SpecError(f"[noise] parametric = {spec.noise.parametric!r} is a backend noise spec; give a "
                         'kind = "parametric" spec there, or drop it to use the backend\'s calibration')
-    resolve_backend(spec.noise.backend)
 
 
 STUDY_OUTPUTS = ("cells", "model", "plateau.json", "study.json", "cells.csv")
@@ -316,7 +309,7 @@ def barren_plateau(spec: NoiseStudySpec) -> dict[str, Any]:
 
 
 def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[str, Any]], None] | None = None,
-              pool: bool = True) -> dict[str, Any]:
+              pool: bool = True, fresh: bool = False) -> dict[str, Any]:
     """Run (or resume) the study into ``out_dir``; returns the study record (also written to ``study.json``).
 
     Args:
@@ -324,11 +317,14 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
         out_dir: Output folder (``cells/`` inside holds one JSON per finished cell).
         progress: Callback with ``{"event": "start", "total", "done"}`` then ``{"event": "cell", "id"}``.
         pool: Run cells in ``spec.workers`` processes (False: in this process, e.g. for tests).
+        fresh: Discard the study's earlier outputs first (after the spec and its files are checked).
     """
     from qfl_qiskit.errors import QflError
 
     notify = progress or (lambda e: None)
     check_study(spec)
+    if fresh:
+        clear_study(out_dir)
     cells = plan_cells(spec)
     for c in cells:
         c["fingerprint"] = cell_fingerprint(spec, c)

@@ -127,8 +127,7 @@ def check_fits(model_spec: Any, dims: Any, *, rows: int = 1) -> None:
         why = limits.check_mma(m, model_spec.features, limits.mma_layers(
             model_spec.encoding_layers, model_spec.trainable_layers, model_spec.fusion_layers))
     if why is None and model_spec.name in ("qfl", "mma"):
-        qubits = (limits.qfl_index_qubits(m * model_spec.features) + 1 if model_spec.name == "qfl"
-                  else m * model_spec.features)
+        qubits = limits.qfl_qubits(m, model_spec.features) if model_spec.name == "qfl" else m * model_spec.features
         why = limits.check_batch_state(qubits, rows)
     if why is None and model_spec.name not in ("qfl", "mma"):
         fields = {k: getattr(model_spec, k) for k in ("out", "rank", "factor", "hidden", "layers", "max_tensor")
@@ -189,7 +188,6 @@ def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *
     from qfl_qiskit.results.plots import plot_learning_curve
 
     label = model_spec.display
-    check_fits(model_spec, splits.dims, rows=_rows(spec, splits))
     quantum = model_spec.name in ("qfl", "mma")
     estimator = make_estimator(spec.execution, seed=spec.seed) if quantum else None
     model = build_model(model_spec, splits.dims, splits.num_classes, estimator=estimator,

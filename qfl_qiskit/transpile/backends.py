@@ -65,14 +65,14 @@ def resolve_backend(name: str) -> BackendV2:
         return fakes[name]()
     match = _GENERIC.match(name)
     if match:
-        from qfl_qiskit.limits import MAX_BACKEND_QUBITS
+        from qfl_qiskit.limits import check_backend_name
 
         n = int(match.group(1))
         if n < 1:
             raise BackendError(f"{name}: a generic backend needs at least 1 qubit")
-        if n > MAX_BACKEND_QUBITS:
-            raise BackendError(f"{name}: at most {MAX_BACKEND_QUBITS} qubits for a generic backend (its target "
-                               f"and distance matrix grow as n^2); use a smaller n")
+        too_large = check_backend_name(name)
+        if too_large:
+            raise BackendError(too_large)
         from qiskit.providers.fake_provider import GenericBackendV2
 
         return GenericBackendV2(num_qubits=n, seed=GENERIC_SEED)
