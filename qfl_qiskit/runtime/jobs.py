@@ -98,15 +98,30 @@ def shots_per_binding(precision: float | None, shots: int | None) -> int:
     return int(math.ceil(1.0 / (precision if precision is not None else 1 / 64) ** 2))
 
 
-def estimate_cost(v2_pubs: Sequence[tuple], backend: Any, *, shots: int) -> dict[str, Any]:
-    """Counts and an estimate of QPU seconds for ISA PUBs.
+def estimate_cost(v2_pubs: Sequence[tuple], backend: Any, *, shots: int,
+                  executed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts and an estimate of QPU seconds for ISA PUBs, with the shots Runtime really runs.
 
-    Formula: ``qpu_seconds = sum over PUBs of B * G * shots * (rep_delay + T)`` with B the bindings of the PUB,
-    G the qubit-wise commuting groups of its observables' Pauli terms (one measurement basis each), T the ISA
-    circuit's scheduled duration on the backend target plus the longest read-out of its active qubits, and
-    ``rep_delay`` the backend configuration's ``default_rep_delay`` (else :data:`DEFAULT_REP_DELAY`). It leaves out
-    Runtime's per-job overhead (compilation, loading: seconds per job), so it is a lower bound on billed time.
+    Formula: ``qpu_seconds = sum over PUBs and noise factors f of B * G * S * (rep_delay + f * T)`` with B the
+    bindings of the PUB, G the qubit-wise commuting groups of its observables' Pauli terms (one measurement basis
+    each), S the shots Runtime runs per binding and basis (``executed["per_binding"]``, see
+    :func:`~qfl_qiskit.runtime.service.executed_shots`: twirling rounds the requested shots up to whole
+    randomizations), T the ISA circuit's scheduled duration on the backend target plus the longest read-out of
+    its active qubits (folded f times under ZNE), and ``rep_delay`` the backend configuration's
+    ``default_rep_delay`` (else :data:`DEFAULT_REP_DELAY`). It leaves out Runtime's per-job overhead
+    (compilation, loading: seconds per job) and TREX's calibration circuits, so it is a lower bound.
+
+    Args:
+        v2_pubs: ISA PUBs ``(circuit, observables, values)``.
+        backend: The backend (durations, repetition delay).
+        shots: Shots requested per binding and basis.
+        executed: :func:`~qfl_qiskit.runtime.service.executed_shots` of the job's resolved options (default:
+            exactly ``shots``, one noise factor).
     """
+    executed = executed or {"requested": shots, "num_randomizations": 1, "shots_per_randomization": shots,
+                            "per_binding": shots, "noise_factors": [1.0], "per_binding_all_factors": shots}
+    per_shot = executed["per_binding"]
+    factors = executed["noise_factors"]
     rep_delay = _rep_delay(backend)
     rows, total = [], 0.0
     for isa, obs, values in v2_pubs:
@@ -115,15 +130,17 @@ def estimate_cost(v2_pubs: Sequence[tuple], backend: Any, *, shots: int) -> dict
         paulis = SparsePauliOp.sum(ops).simplify(atol=0).paulis if ops else None
         groups = len(paulis.group_qubit_wise_commuting()) if paulis is not None else 1
         duration = _duration(isa, backend)
-        seconds = bindings * groups * shots * (rep_delay + (duration or 0.0))
+        seconds = sum(bindings * groups * per_shot * (rep_delay + f * (duration or 0.0)) for f in factors)
         total += seconds
         rows.append({"circuit": isa.name, "bindings": bindings, "observables": len(ops),
                      "measurement_groups": groups, "duration_s": duration, "qpu_seconds": seconds})
     return {"pubs": len(v2_pubs), "circuits": len({id(p[0]) for p in v2_pubs}),
-            "bindings": sum(r["bindings"] for r in rows), "shots_per_binding": shots,
-            "total_shots": sum(r["bindings"] * r["measurement_groups"] for r in rows) * shots,
+            "bindings": sum(r["bindings"] for r in rows), "shots_per_binding": per_shot,
+            "requested_shots_per_binding": shots, "shots_executed": executed,
+            "total_shots": sum(r["bindings"] * r["measurement_groups"] for r in rows) * per_shot * len(factors),
             "rep_delay_s": rep_delay, "qpu_seconds": total, "per_pub": rows,
-            "formula": "sum_pubs bindings * measurement_groups * shots * (rep_delay + circuit_duration + readout)"}
+            "formula": "sum_pubs,noise_factors bindings * measurement_groups * executed_shots * "
+                       "(rep_delay + factor * (circuit_duration + readout))"}
 
 
 def _rep_delay(backend: Any) -> float:
@@ -148,6 +165,145 @@ def _duration(isa: QuantumCircuit, backend: Any) -> float | None:
             if props is not None and props.duration:
                 readout = max(readout, float(props.duration))
     return gates + readout
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How a job runs on Runtime: backend, execution mode, shots or precision, seed, options.
+
+    Built from a job spec (:meth:`from_spec`) or from a training spec's ``[execution]``; the same settings
+    make the estimator, the cost estimate and the record.
+
+    Attributes:
+        backend: The backend object (a fake backend runs in local testing mode).
+        mode: ``job``, ``batch`` or ``session``.
+        max_time: Wall-time limit of a batch or session (seconds).
+        precision: Target standard error per value (None when ``shots`` is given).
+        shots: Shots per binding and basis (None: from ``precision``).
+        seed: Simulator seed (local testing mode only; None on hardware).
+        resilience: A ``resilience`` options block (job specs), applied last.
+        options: Other ``EstimatorOptions`` fields (``resilience_level``, ``twirling``, ...).
+    """
+
+    backend: Any
+    mode: str = "batch"
+    max_time: int | None = None
+    precision: float | None = 1 / 64
+    shots: int | None = None
+    seed: int | None = None
+    resilience: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Any, backend: Any) -> JobSettings:
+        """The settings of a :class:`~qfl_qiskit.specs.job.JobSpec`."""
+        return cls(backend=backend, mode=spec.mode, max_time=spec.max_time, precision=spec.effective_precision,
+                   shots=spec.shots, seed=spec.seed if rt.is_local(backend) else None, resilience=spec.resilience)
+
+    @property
+    def local(self) -> bool:
+        """True for local testing mode (a fake backend)."""
+        return rt.is_local(self.backend)
+
+    def estimator(self, mode_obj: Any = None, *, seed: int | None = None) -> Any:
+        """Runtime's executor Estimator in ``mode_obj`` (default the backend) with these options."""
+        return rt.make_estimator(self.backend if mode_obj is None else mode_obj, shots=self.shots,
+                                 seed=self.seed if seed is None else seed, resilience=self.resilience,
+                                 options=self.options)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every option the estimator runs with, Runtime's defaults resolved (for records)."""
+        return resolved_options(self.estimator())
+
+    def executed(self) -> dict[str, Any]:
+        """Shots Runtime really runs per binding and basis (:func:`~qfl_qiskit.runtime.service.executed_shots`)."""
+        return rt.executed_shots(self.resolved(), shots_per_binding(self.precision, self.shots))
+
+    def record_options(self) -> dict[str, Any]:
+        """The ``options`` block of a job record: what was asked and what Runtime resolved it to."""
+        return {"precision": self.precision, "shots": self.shots, "seed": self.seed, "resilience": self.resilience,
+                "runtime": self.options, "runtime_options": self.resolved(), "shots_executed": self.executed()}
+
+
+def cost_of(v2_pubs: Sequence[tuple], settings: JobSettings) -> dict[str, Any]:
+    """:func:`estimate_cost` with the shots the settings make Runtime run."""
+    return estimate_cost(v2_pubs, settings.backend, shots=shots_per_binding(settings.precision, settings.shots),
+                         executed=settings.executed())
+
+
+def prepare(v2_pubs: Sequence[tuple], settings: JobSettings, *, records_dir: Path, record_id: str,
+            specs: dict[str, Any], info: dict[str, Any], cost: dict[str, Any], dry_run: bool = False,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the record of a job about to be submitted (``PREPARED``) with its ISA QPY and values, all or none.
+
+    Returns:
+        The record.
+    """
+    from qfl_qiskit.atomic import Stage
+    from qfl_qiskit.results.records import provenance
+    from qfl_qiskit.transpile import calibration_time
+
+    stage = Stage()  # the record (first) and its artifacts are written together: no orphan file on a kill
+    qpy_name, qpy_hash = store.write_circuits(records_dir, record_id, [p[0] for p in v2_pubs], stage=stage)
+    values_name, values_hash = store.write_values(records_dir, record_id, [p[2] for p in v2_pubs], stage=stage)
+    record: dict[str, Any] = {
+        "record_type": "runtime_job", "record_id": record_id, "created": store.now(), "dry_run": dry_run,
+        "backend": settings.backend.name, "local": settings.local, "mode": settings.mode,
+        "max_time": settings.max_time, "job_ids": [], "session_id": None,
+        "specs": {k: ({"spec_id": s.spec_id, **s.model_dump(mode="json")} if hasattr(s, "spec_id") else s)
+                  for k, s in specs.items()},
+        "spec_ids": {k: s.spec_id for k, s in specs.items() if hasattr(s, "spec_id")},
+        "inputs": info,
+        "isa": {"qpy": qpy_name, "sha256": qpy_hash, "num_qubits": [p[0].num_qubits for p in v2_pubs]},
+        "observables": [[_op_json(op) for op in np.asarray(p[1], dtype=object).ravel()] for p in v2_pubs],
+        "values": {"file": values_name, "sha256": values_hash, "shapes": [list(np.shape(p[2])) for p in v2_pubs]},
+        "options": settings.record_options(),
+        "cost": cost, "calibration_time": calibration_time(settings.backend), "provenance": provenance(),
+        "times": {"created": store.now()}, "status": "PREPARED", "status_history": [], "result_file": None,
+        **(extra or {}),
+    }
+    store.stage_record(stage, records_dir, record)
+    stage.commit()
+    return record
+
+
+def submit_prepared(record: dict[str, Any], v2_pubs: Sequence[tuple], settings: JobSettings, mode_obj: Any, *,
+                    records_dir: Path, submit_fn: Callable[..., Any] | None = None,
+                    retry: rt.RetryPolicy = rt.RetryPolicy(),
+                    sleep: Callable[[float], None] | None = None) -> tuple[dict[str, Any], Any]:
+    """Submit a prepared job (bounded retry of transient errors) and record its id BEFORE anyone waits.
+
+    Args:
+        record: The record from :func:`prepare`.
+        v2_pubs: Its ISA PUBs.
+        settings: Its settings.
+        mode_obj: The open batch / session (or the backend in job mode).
+        records_dir: Where the record lives.
+        submit_fn: ``(v2_pubs, precision, mode_obj) -> job`` instead of Runtime's Estimator (tests).
+        retry: Backoff policy.
+        sleep: Wait function of the backoff.
+
+    Returns:
+        The record with status ``SUBMITTED`` and the job id, and the job.
+
+    Raises:
+        SubmissionError: Every attempt failed, or Runtime refused the job (recorded as ``ERROR``).
+    """
+    import time
+
+    log = rt.RetryLog()
+    run = submit_fn or (lambda pubs, prec, m: settings.estimator(m).run(list(pubs), precision=prec))
+    try:
+        job = rt.with_retry(lambda: run(v2_pubs, settings.precision, mode_obj), retry,
+                            sleep=sleep or time.sleep, log=log)
+    except rt.SubmissionError as exc:
+        store.append_status(records_dir, record, "ERROR", error=str(exc), submission_retries=log.errors)
+        raise
+    session_id = getattr(mode_obj, "session_id", None) if settings.mode != "job" else None
+    record = {**record, "times": {**record.get("times", {}), "submitted": store.now()}}
+    record = store.append_status(records_dir, record, "SUBMITTED", job_ids=[job.job_id()],
+                                 session_id=session_id, submission_retries=log.errors)
+    return record, job
 
 
 def submit(spec: Any, inputs: JobInputs, *, records_dir: Path = RECORDS_DIR, dry_run: bool = False,
@@ -181,86 +337,60 @@ def submit(spec: Any, inputs: JobInputs, *, records_dir: Path = RECORDS_DIR, dry
     """
     import time
 
-    from qfl_qiskit.results.records import provenance, utc_stamp
-    from qfl_qiskit.transpile import calibration_time, resolve_backend
-
-    from qfl_qiskit.atomic import Stage
     from qfl_qiskit.execution.runtime import check_options
+    from qfl_qiskit.results.records import utc_stamp
+    from qfl_qiskit.transpile import resolve_backend
 
     check_options("resilience", spec.resilience)  # a bad option is refused before anything is written
     backend = backend if backend is not None else resolve_backend(spec.backend)
-    local = rt.is_local(backend)
+    settings = JobSettings.from_spec(spec, backend)
     v2_pubs = transpile_pubs(inputs, backend, seeds=spec.transpile_seeds)
-    precision = spec.effective_precision
-    cost = estimate_cost(v2_pubs, backend, shots=shots_per_binding(precision, spec.shots))
+    cost = cost_of(v2_pubs, settings)
     cost["runtime_estimate_s"] = None
-    if not local and not dry_run and submit_fn is None:
+    if not settings.local and not dry_run and submit_fn is None:
         with rt.execution_mode(backend, "job", None) as mode_obj:
-            est = rt.make_estimator(mode_obj, shots=spec.shots, seed=None, resilience=spec.resilience)
-            cost["runtime_estimate_s"] = rt.usage_estimate(est, v2_pubs, precision)
+            cost["runtime_estimate_s"] = rt.usage_estimate(settings.estimator(mode_obj), v2_pubs,
+                                                           settings.precision)
     if on_cost is not None:
         on_cost(cost)
-    limit_on = cost["runtime_estimate_s"] if cost["runtime_estimate_s"] is not None else cost["qpu_seconds"]
-    if max_qpu_seconds is not None and limit_on > max_qpu_seconds:
-        raise CostLimitError(f"estimated QPU time {limit_on:.3f} s exceeds --max-qpu-seconds {max_qpu_seconds:g}; "
-                             "nothing submitted (fewer bindings, fewer shots or a larger limit)")
+    check_budget(cost, max_qpu_seconds)
     record_id = f"{utc_stamp()}_{spec.name}_{store.sha256(repr(time.time_ns()).encode())[:6]}"
-    stage = Stage()  # the record (first) and its artifacts are written together: no orphan file on a kill
-    qpy_name, qpy_hash = store.write_circuits(records_dir, record_id, [p[0] for p in v2_pubs], stage=stage)
-    values_name, values_hash = store.write_values(records_dir, record_id, [p[2] for p in v2_pubs], stage=stage)
-    record: dict[str, Any] = {
-        "record_type": "runtime_job", "record_id": record_id, "created": store.now(), "dry_run": dry_run,
-        "backend": backend.name, "local": local, "mode": spec.mode, "max_time": spec.max_time,
-        "job_ids": [], "session_id": None,
-        "specs": {k: ({"spec_id": s.spec_id, **s.model_dump(mode="json")} if hasattr(s, "spec_id") else s)
-                  for k, s in inputs.specs.items()},
-        "spec_ids": {k: s.spec_id for k, s in inputs.specs.items() if hasattr(s, "spec_id")},
-        "inputs": inputs.info,
-        "isa": {"qpy": qpy_name, "sha256": qpy_hash, "num_qubits": [p[0].num_qubits for p in v2_pubs]},
-        "observables": [[_op_json(op) for op in np.asarray(p[1], dtype=object).ravel()] for p in v2_pubs],
-        "values": {"file": values_name, "sha256": values_hash, "shapes": [list(p[2].shape) for p in v2_pubs]},
-        "options": {"precision": precision, "shots": spec.shots, "seed": spec.seed if local else None,
-                    "resilience": spec.resilience,
-                    "runtime_options": resolved_options(rt.make_estimator(
-                        backend, shots=spec.shots, seed=spec.seed if local else None, resilience=spec.resilience))},
-        "cost": cost, "calibration_time": calibration_time(backend), "provenance": provenance(),
-        "times": {"created": store.now()}, "status": "PREPARED", "status_history": [], "result_file": None,
-    }
-    store.stage_record(stage, records_dir, record)
-    stage.commit()
+    record = prepare(v2_pubs, settings, records_dir=records_dir, record_id=record_id, specs=inputs.specs,
+                     info=inputs.info, cost=cost, dry_run=dry_run)
     if dry_run:
         record = store.append_status(records_dir, record, "DRY_RUN")
         return Outcome(record, store.record_path(records_dir, record_id))
-    log = rt.RetryLog()
     with rt.execution_mode(backend, spec.mode, spec.max_time) as mode_obj:
-        run = submit_fn or (lambda pubs, prec, m: rt.make_estimator(
-            m, shots=spec.shots, seed=spec.seed if local else None,
-            resilience=spec.resilience).run(pubs, precision=prec))
-        try:
-            job = rt.with_retry(lambda: run(v2_pubs, precision, mode_obj), retry,
-                                sleep=sleep or time.sleep, log=log)
-        except rt.SubmissionError as exc:
-            store.append_status(records_dir, record, "ERROR", error=str(exc), submission_retries=log.errors)
-            raise
-        session_id = getattr(mode_obj, "session_id", None) if spec.mode != "job" else None
-    record["times"]["submitted"] = store.now()
-    record = store.append_status(records_dir, record, "SUBMITTED", job_ids=[job.job_id()],
-                                 session_id=session_id, submission_retries=log.errors)
+        record, job = submit_prepared(record, v2_pubs, settings, mode_obj, records_dir=records_dir,
+                                      submit_fn=submit_fn, retry=retry, sleep=sleep)
     path = store.record_path(records_dir, record_id)
     if wait_hook is not None:
         wait_hook(path)
     if not wait:
         return Outcome(record, path)
-    record, result = _wait_and_store(records_dir, record, job)
+    record, result = wait_result(records_dir, record, job)
     return Outcome(record, path, result)
+
+
+def check_budget(cost: dict[str, Any], max_qpu_seconds: float | None) -> None:
+    """Refuse a job whose estimate (Runtime's own where it gave one, else the formula) exceeds the limit.
+
+    Raises:
+        CostLimitError: Over the limit; nothing was submitted or written.
+    """
+    limit_on = cost["runtime_estimate_s"] if cost.get("runtime_estimate_s") is not None else cost["qpu_seconds"]
+    if max_qpu_seconds is not None and limit_on > max_qpu_seconds:
+        raise CostLimitError(f"estimated QPU time {limit_on:.3f} s exceeds --max-qpu-seconds {max_qpu_seconds:g}; "
+                             "nothing submitted (fewer bindings, fewer shots or a larger limit)")
 
 
 def _op_json(op: SparsePauliOp) -> list[list[Any]]:
     return [[label, float(np.real(c)), float(np.imag(c))] for label, c in op.to_list()]
 
 
-def _wait_and_store(records_dir: Path, record: dict[str, Any], job: Any) -> tuple[dict[str, Any], Any]:
-    """Wait for ``job``; store its result (DONE) or its error (ERROR / CANCELLED)."""
+def wait_result(records_dir: Path, record: dict[str, Any], job: Any) -> tuple[dict[str, Any], Any]:
+    """Wait for ``job``; store its result (DONE, with the QPU seconds Runtime reports and the shots it ran) or its
+    error (ERROR / CANCELLED, then :class:`JobFailedError`)."""
     try:
         result = job.result()
     except Exception as exc:  # Runtime raises several types for failed and cancelled jobs
@@ -270,13 +400,24 @@ def _wait_and_store(records_dir: Path, record: dict[str, Any], job: Any) -> tupl
         store.append_status(records_dir, record, status, error=error)
         raise JobFailedError(f"job {record['job_ids'][0]} {status.lower()}: {error} "
                              f"(record {record['record_id']})") from None
-    return _store_result(records_dir, record, result), result
+    return _store_result(records_dir, record, result, job=job), result
 
 
-def _store_result(records_dir: Path, record: dict[str, Any], result: Any, **fields: Any) -> dict[str, Any]:
+def shots_run(result: Any) -> dict[str, Any]:
+    """What Runtime reports it ran: the shots it resolved per binding (top-level ``shots``) and, per PUB, the
+    executor's shots per randomization (a list under ZNE, one per noise factor)."""
+    meta = dict(getattr(result, "metadata", {}) or {})
+    return {"shots": meta.get("shots"), "target_precision": meta.get("target_precision"),
+            "executor_shots_per_pub": [executor_shots(r.metadata) for r in result]}
+
+
+def _store_result(records_dir: Path, record: dict[str, Any], result: Any, *, job: Any = None,
+                  **fields: Any) -> dict[str, Any]:
     name = store.write_result(records_dir, record["record_id"], rt.encode_result(result))
     times = {**record.get("times", {}), "finished": store.now()}
-    return store.append_status(records_dir, record, "DONE", result_file=name, times=times, **fields)
+    reported = rt.reported_seconds(job, local=record["local"]) if job is not None else None
+    return store.append_status(records_dir, record, "DONE", result_file=name, times=times,
+                               qpu_seconds_reported=reported, shots_run=shots_run(result), **fields)
 
 
 def fetch(record_id: str, *, records_dir: Path = RECORDS_DIR, service: Any = None) -> tuple[dict[str, Any], Any]:
@@ -313,7 +454,7 @@ def fetch(record_id: str, *, records_dir: Path = RECORDS_DIR, service: Any = Non
         record = _note_status(records_dir, record, status)
         raise ExecutionError(f"job {record['job_ids'][0]} is {status}; fetch again when it is DONE")
     result = job.result()
-    return _store_result(records_dir, record, result), result
+    return _store_result(records_dir, record, result, job=job), result
 
 
 def _refuse_unfetchable(record: dict[str, Any]) -> None:
@@ -340,7 +481,7 @@ def _rerun_local(records_dir: Path, record: dict[str, Any]) -> tuple[dict[str, A
         pubs.append((isa, v2_observables(ops, vals.ndim - 1), vals))
     opts = record["options"]
     est = rt.make_estimator(resolve_backend(record["backend"]), shots=opts["shots"], seed=opts["seed"],
-                            resilience=opts["resilience"])
+                            resilience=opts["resilience"], options=opts.get("runtime"))
     result = est.run(pubs, precision=opts["precision"]).result()
     return _store_result(records_dir, record, result, recovered_by="seeded local re-run"), result
 

@@ -125,8 +125,19 @@ def execution_mode(backend: Any, mode: str, max_time: int | None) -> Iterator[An
         yield opened
 
 
-def make_estimator(mode_obj: Any, *, shots: int | None, seed: int | None, resilience: dict[str, Any] | None) -> Any:
-    """The non-deprecated ``executor_estimator.Estimator`` in ``mode_obj`` with the job spec's options."""
+def make_estimator(mode_obj: Any, *, shots: int | None, seed: int | None, resilience: dict[str, Any] | None,
+                   options: dict[str, Any] | None = None) -> Any:
+    """The non-deprecated ``executor_estimator.Estimator`` in ``mode_obj`` with a job's options.
+
+    Args:
+        mode_obj: Backend (job mode), ``Batch`` or ``Session``.
+        shots: Default shots per binding (None: from the precision).
+        seed: Simulator seed (local testing mode).
+        resilience: A ``resilience`` options block (job specs).
+        options: Any other ``EstimatorOptions`` fields (``resilience_level``, ``twirling``,
+            ``dynamical_decoupling``, ``resilience``...), as :func:`~qfl_qiskit.mitigation.to_runtime_options`
+            makes them; applied before ``resilience``.
+    """
     from qiskit_ibm_runtime.executor_estimator import Estimator
 
     from qfl_qiskit.execution.runtime import _set_option
@@ -136,9 +147,37 @@ def make_estimator(mode_obj: Any, *, shots: int | None, seed: int | None, resili
         est.options.default_shots = shots
     if seed is not None:
         est.options.simulator.seed_simulator = seed
+    for key, value in (options or {}).items():
+        _set_option(est.options, key, value)
     if resilience:
         _set_option(est.options, "resilience", resilience)
     return est
+
+
+def executed_shots(resolved: dict[str, Any], shots: int) -> dict[str, Any]:
+    """The shots Runtime really runs per binding and measurement basis for ``shots`` requested, from the
+    resolved options (:func:`~qfl_qiskit.execution.runtime.resolved_options`).
+
+    Twirling (measurement twirling is on at Runtime's default resilience level) splits the shots into
+    randomizations with qiskit-ibm-runtime's own ``calculate_twirling_shots`` (both "auto":
+    ``max(64, ceil(shots/32))`` per randomization), which rounds the total up; ZNE runs every noise factor.
+    """
+    from qiskit_ibm_runtime.executor.calculate_twirling_shots import calculate_twirling_shots
+
+    twirling = resolved.get("twirling") or {}
+    if twirling.get("enable_gates") or twirling.get("enable_measure"):
+        n, per = calculate_twirling_shots(int(shots), twirling.get("num_randomizations", "auto"),
+                                          twirling.get("shots_per_randomization", "auto"))
+    else:
+        n, per = 1, int(shots)
+    resilience = resolved.get("resilience") or {}
+    factors = [1.0]
+    if resilience.get("zne_mitigation"):
+        given = (resilience.get("zne") or {}).get("noise_factors")
+        factors = [float(f) for f in given] if isinstance(given, (list, tuple)) else [1.0, 3.0, 5.0]
+    return {"requested": int(shots), "num_randomizations": int(n), "shots_per_randomization": int(per),
+            "per_binding": int(n * per), "noise_factors": factors,
+            "per_binding_all_factors": int(n * per * len(factors))}
 
 
 def usage_estimate(estimator: Any, v2_pubs: Sequence[tuple], precision: float | None) -> float | None:
@@ -153,6 +192,18 @@ def usage_estimate(estimator: Any, v2_pubs: Sequence[tuple], precision: float | 
         return float(seconds) if seconds is not None else None
     except Exception:  # an estimate is optional: any refusal falls back to the formula
         return None
+
+
+def reported_seconds(job: Any, *, local: bool) -> float | None:
+    """QPU seconds Runtime bills for a finished job (``job.usage()``); None in local testing mode, where no QPU
+    ran (``LocalRuntimeJob.usage()`` is 0), or when the service gives no figure."""
+    if local:
+        return None
+    try:
+        value = job.usage()
+    except Exception:  # noqa: BLE001  (usage is optional: older jobs, restricted instances)
+        return None
+    return float(value) if value is not None else None
 
 
 def status_name(job: Any) -> str:
