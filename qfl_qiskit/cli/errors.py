@@ -39,8 +39,8 @@ def _one_line(text: str) -> str:
 
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message (without the ``error:`` prefix) and exit code for ``exc``."""
-    if isinstance(exc, QflError):
-        return _one_line(str(exc)), 2
+    if isinstance(exc, QflError):  # a subclass may name its own code (e.g. 130 for an interrupted run)
+        return _one_line(str(exc)), int(getattr(exc, "exit_code", 2))
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
         return ("out of memory: the run does not fit this machine; use fewer qubits, samples, bindings or seeds, "
                 "or a smaller batch_size"), 2

@@ -90,6 +90,7 @@ class QuantumLayer(nn.Module):
             raise ExecutionError(f"precision must be >= 0 (got {precision})")
         self.precision = precision
         self.spsa_epsilon = spsa_epsilon
+        self.spsa_seed = spsa_seed
         self._spsa_gen = np.random.default_rng(spsa_seed)
         self._plan: ShiftPlan | None = None
         self.last_stds: np.ndarray | None = None

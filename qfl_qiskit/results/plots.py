@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qfl_qiskit.atomic import atomic_write_bytes
 
 
@@ -65,6 +67,56 @@ def render_learning_curve(record: dict[str, Any]) -> bytes:
         ax.axvline(payload["best_epoch"], color="grey", ls="--", lw=0.8)
     fig.suptitle(f"{payload['label']}: {payload['fusion_parameters']} fusion / {payload['total_parameters']} total "
                  "parameters (dashed: best epoch)")
+    return _png(fig)
+
+
+def plot_qpu_curve(record: dict[str, Any], path: str | Path) -> Path:
+    """Write :func:`render_qpu_curve` of ``record`` to the PNG ``path`` (atomically)."""
+    return atomic_write_bytes(path, render_qpu_curve(record))
+
+
+def render_qpu_curve(record: dict[str, Any]) -> bytes:
+    """A device training run: the training loss per step (from the device's values) with the QPU seconds used,
+    and the exact-simulator test metrics before and after.
+
+    Args:
+        record: A "training_run" record with a ``qpu`` payload (written by :mod:`qfl_qiskit.training.qpu`).
+
+    Returns:
+        PNG bytes.
+    """
+    plt = _pyplot()
+    payload = record["payload"]
+    hist, qpu = payload["history"], payload["qpu"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    steps = [r["step"] for r in hist]
+    left.plot(steps, [r["train_loss"] for r in hist], marker="o", ms=3, label="training loss (device values)")
+    left.set_xlabel("optimisation step (one Runtime job each)")
+    left.set_ylabel("loss")
+    if steps:
+        left.set_xticks(steps if len(steps) <= 12 else steps[:: max(1, len(steps) // 10)])
+    used = qpu["qpu_seconds"]["used"]
+    budget = qpu["qpu_seconds"]["budget"]
+    left.set_title(f"QPU s used {used:.1f}" + (f" of {budget:g}" if budget else "") +
+                   (" (estimated, local)" if qpu["local"] else ""), fontsize=9)
+    left.legend(fontsize=8)
+    names = ("accuracy", "macro_f1", "macro_auc")
+    before = qpu["exact_metrics"]["before"]["test"]
+    after = qpu["exact_metrics"]["after"]["test"]
+    x = np.arange(len(names))
+    right.bar(x - 0.2, [before[n] for n in names], 0.4, label="before")
+    right.bar(x + 0.2, [after[n] for n in names], 0.4, label="after")
+    for i, n in enumerate(names):
+        right.text(i - 0.2, before[n], f"{before[n]:.3f}", ha="center", va="bottom", fontsize=7)
+        right.text(i + 0.2, after[n], f"{after[n]:.3f}", ha="center", va="bottom", fontsize=7)
+    right.set_xticks(x, ["accuracy", "macro-F1", "macro AUC"])
+    lo = min(min(before[n], after[n]) for n in names)
+    right.set_ylim(max(0.0, lo - 0.1), 1.05)
+    right.set_ylabel("test split, exact simulator")
+    right.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{record['specs']['train']['name']} / {payload['label']} on {qpu['backend']}: "
+                 f"{qpu['steps_done']}/{qpu['steps_planned']} steps, {qpu['gradient']}"
+                 + (f" ({qpu['stop_reason']})" if qpu["stop_reason"] else ""), fontsize=10)
     return _png(fig)
 
 

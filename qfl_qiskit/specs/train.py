@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from qfl_qiskit import limits
-from qfl_qiskit.specs.base import NAME_PATTERN, Spec, read_toml, validate
+from qfl_qiskit.specs.base import NAME_PATTERN, BackendName, Spec, read_toml, validate
+from qfl_qiskit.specs.mitigation import MitigationSpec
 
 
 def _non_finite(value: Any, where: str = "") -> str | None:
@@ -192,30 +193,105 @@ class LossSpec(Spec):
         return self
 
 
+#: Keys of ``[execution]`` that only the Runtime estimator reads (left out of other specs' JSON, so specs written
+#: before they existed keep their ids and their checkpoints still resume).
+RUNTIME_KEYS = ("backend", "mode", "max_time", "transpile_seeds", "mitigation", "runtime_mitigation",
+                "max_qpu_seconds", "steps", "init_from", "job_retries")
+
+
 class ExecutionSpec(Spec):
     """How quantum models evaluate their circuits while training.
 
     Attributes:
-        estimator: "exact" (torch statevector) or "aer" (``qfl_qiskit.execution.AerEstimator``).
-        precision: complex128 or complex64 (exact only).
+        estimator: "exact" (torch statevector), "aer" (``qfl_qiskit.execution.AerEstimator``) or "runtime"
+            (IBM Runtime's executor Estimator: one job per optimisation step, see :mod:`qfl_qiskit.training.qpu`).
+        precision: complex128 or complex64 (exact); for runtime, the target standard error per value (Runtime
+            runs ceil(1/precision^2) shots; default 1/64 when neither precision nor shots is given).
         gradient: autograd (exact only), param_shift or spsa.
-        shots: Shots per Pauli setting for Aer (None: exact Aer values).
+        shots: Shots per Pauli setting for Aer (None: exact Aer values), or per binding on Runtime.
         noise: Path of a noise spec TOML for Aer (None: noiseless).
+        backend: Runtime backend: ``fake_<device>`` runs offline in local testing mode, an IBM device name uses the
+            saved account (runtime only, required).
+        mode: Runtime execution mode: ``batch`` (default), ``session`` (needs ``max_time``) or ``job``.
+        max_time: Wall-time limit in seconds of the batch or session.
+        transpile_seeds: Transpiler seeds swept once (the best ESP is kept); the ISA circuit is reused every step.
+        mitigation: Our client-side mitigation (mitiq ZNE, DDD) around the Runtime estimator, inside the step's job.
+        runtime_mitigation: Runtime's own resilience options, mapped by ``to_runtime_options`` (REM -> TREX, ZNE
+            with gate folding or PEA, DDD -> dynamical decoupling, twirling); without it resilience level 0 runs,
+            with nothing switched on (stated in the record).
+        max_qpu_seconds: QPU-time budget of the whole run: refused before the first job when the estimate exceeds
+            it, stopped cleanly before a step that would exceed it.
+        steps: Optimisation steps on the device (default: every batch of ``optim.epochs`` epochs).
+        init_from: A run folder (``results/<run>``) or model folder whose trained weights the run starts from.
+        job_retries: Times a failed job is submitted again (with backoff) before the run stops.
     """
 
-    estimator: Literal["exact", "aer"] = "exact"
-    precision: Literal["complex128", "complex64"] = "complex128"
+    estimator: Literal["exact", "aer", "runtime"] = "exact"
+    precision: Literal["complex128", "complex64"] | Annotated[float, Field(ge=0.001, le=1.0)] = "complex128"
     gradient: Literal["autograd", "param_shift", "spsa"] = "autograd"
     shots: int | None = Field(None, ge=1, le=1_000_000)
     noise: str | None = None
+    backend: BackendName | None = None
+    mode: Literal["job", "batch", "session"] = "batch"
+    max_time: int | None = Field(None, ge=1, le=7 * 24 * 3600)
+    transpile_seeds: int = Field(4, ge=1, le=32)
+    mitigation: MitigationSpec | None = None
+    runtime_mitigation: MitigationSpec | None = None
+    max_qpu_seconds: float | None = Field(None, gt=0.0)
+    steps: int | None = Field(None, ge=1, le=100_000)
+    init_from: str | None = Field(None, min_length=1)
+    job_retries: int = Field(3, ge=0, le=10)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.estimator != "runtime":
+            for key in RUNTIME_KEYS:
+                data.pop(key, None)
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ExecutionSpec:
         if self.gradient == "autograd" and self.estimator != "exact":
-            raise ValueError("gradient 'autograd' needs estimator 'exact'; use param_shift or spsa with aer")
+            raise ValueError(f"gradient 'autograd' needs estimator 'exact'; use param_shift or spsa with "
+                             f"{self.estimator}")
+        if self.estimator != "runtime":
+            given = [k for k in RUNTIME_KEYS if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{given[0]} applies to estimator 'runtime' only")
+            if isinstance(self.precision, float):
+                raise ValueError("precision is 'complex128' or 'complex64' here; a number (target standard "
+                                 "error) needs estimator 'runtime' (use shots with aer)")
         if self.estimator == "exact" and (self.shots is not None or self.noise is not None):
             raise ValueError("shots and noise need estimator 'aer'")
+        if self.estimator == "runtime":
+            self._check_runtime()
         return self
+
+    def _check_runtime(self) -> None:
+        if self.backend is None:
+            raise ValueError("estimator 'runtime' needs backend (fake_<device> offline, or an IBM device name)")
+        if self.noise is not None:
+            raise ValueError("noise applies to estimator 'aer'; on Runtime the backend's own noise applies")
+        if "precision" in self.model_fields_set and isinstance(self.precision, str):
+            raise ValueError("on Runtime precision is the target standard error per value, e.g. 0.03 (or give "
+                             "shots)")
+        if isinstance(self.precision, float) and self.shots is not None:
+            raise ValueError("give precision or shots, not both")
+        if self.mode == "session" and self.max_time is None:
+            raise ValueError("mode 'session' needs max_time (seconds) so an idle session cannot bill wall time")
+        if self.mode == "job" and self.max_time is not None:
+            raise ValueError("max_time applies to modes 'batch' and 'session', not 'job'")
+        if self.mitigation is not None and "rem" in self.mitigation.techniques:
+            raise ValueError("mitigation 'rem' needs a readout model Runtime does not report; use "
+                             'runtime_mitigation = {techniques = ["rem"]} (TREX) instead')
+
+    @property
+    def target_precision(self) -> float | None:
+        """Runtime's precision: the number given, else 1/64 unless shots are given."""
+        if isinstance(self.precision, float):
+            return self.precision
+        return None if self.shots is not None else 1 / 64
 
 
 class TrainSpec(Spec):

@@ -142,7 +142,7 @@ def check_fits(model_spec: Any, dims: Any, *, rows: int = 1) -> None:
 
 
 def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: list[str] | None = None,
-                 progress: Progress | None = None, splits: Splits | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, splits: Splits | None = None, hooks: Any = None) -> dict[str, Any]:
     """Train every model of ``spec`` (or those labelled in ``only``) on one split; write the run folder.
 
     Args:
@@ -152,6 +152,7 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
         only: Labels of the models to train (None: all).
         progress: Callback for progress events; each event also carries ``model`` (the label).
         splits: Prepared data (default: :func:`prepare_data`).
+        hooks: :class:`~qfl_qiskit.training.qpu.Hooks` of the Runtime path (tests).
 
     Returns:
         The comparison record (also written as ``comparison.json``).
@@ -168,10 +169,19 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
     for model_spec in spec.models:  # every model is checked against the data before the first one trains
         if not only or model_spec.display in only:
             check_fits(model_spec, splits.dims, rows=_rows(spec, splits))
+            if spec.execution.estimator == "runtime" and model_spec.name not in ("qfl", "mma"):
+                raise SpecError(f"model '{model_spec.display}' is classical: estimator 'runtime' trains qfl and mma "
+                                "models only; train classical ones in a spec with the exact estimator")
     run_dir = out_dir / spec.name
     rows = []
     for model_spec in spec.models:
         if only and model_spec.display not in only:
+            continue
+        if spec.execution.estimator == "runtime":
+            from qfl_qiskit.training.qpu import train_on_device
+
+            rows.append(train_on_device(spec, model_spec, splits, run_dir / model_spec.display, resume=resume,
+                                        progress=progress, hooks=hooks))
             continue
         rows.append(_train_one(spec, model_spec, splits, run_dir / model_spec.display, resume=resume,
                                progress=progress))

@@ -1,0 +1,420 @@
+"""Train or fine-tune a quantum fusion model on an IBM backend through Runtime (``[execution] estimator = "runtime"``).
+
+The usual path: train on the exact simulator, then fine-tune a few steps on the device, starting from those
+weights (``init_from`` / ``qfl train --from RUN_FOLDER``). The run:
+
+1. transpiles each circuit of the model ONCE for the backend (best ESP of ``transpile_seeds`` seeds) and reuses the
+   ISA circuit, with laid-out observables, for every step;
+2. estimates the QPU time of the whole run from the first step's PUBs and refuses before anything is submitted or
+   written when it exceeds ``max_qpu_seconds``;
+3. runs every optimisation step as ONE Runtime job (:mod:`.qpu_jobs`: forward values, every shifted binding of
+   the batch, every ZNE scale factor), all inside one batch or session; the job id is in the step's job record
+   before anyone waits; model, optimiser and random states are checkpointed after every step;
+4. stops cleanly, with a checkpoint and ``stop_reason = "budget reached"`` in the record, before a step whose
+   estimate would take the QPU seconds used (as Runtime reports them; the estimate in local testing mode, where no
+   QPU runs) past the budget.
+
+Validation and test metrics are computed on the exact simulator, before and after, and labelled so: the weights are
+what the device trained, the metrics say how good they are without device noise (run ``qfl submit`` of the model
+folder, or ``qfl evaluate --backend``, for metrics under noise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qfl_qiskit.atomic import atomic_write_bytes
+from qfl_qiskit.errors import SpecError
+from qfl_qiskit.runtime import jobs
+from qfl_qiskit.runtime import service as rt
+from qfl_qiskit.training.loop import CheckpointError, Progress, TrainingDiverged, batches, evaluate, load_checkpoint
+from qfl_qiskit.training.qpu_jobs import RunStopped, StepEstimator, StepRunner
+
+QPU_CHECKPOINT_KEYS = ("fingerprint", "step", "model", "optimizer", "rng", "patterns", "history", "exact_before",
+                       "finished", "stop_reason", "wall_time", "isa")
+
+
+@dataclass
+class Hooks:
+    """Injection points of the hardware path (tests): Runtime submission, the service, waits.
+
+    Attributes:
+        submit_fn: ``(v2_pubs, precision, mode_obj) -> job`` instead of Runtime's Estimator.
+        service: A ``QiskitRuntimeService``-like object (job look-up by id or tag).
+        sleep: Wait function of the backoff.
+        wait_hook: Called with a job record's path after its job id is written, before waiting.
+        retry: Backoff policy.
+    """
+
+    submit_fn: Callable[..., Any] | None = None
+    service: Any = None
+    sleep: Callable[[float], None] = time.sleep
+    wait_hook: Callable[[Path], None] | None = None
+    retry: rt.RetryPolicy = field(default_factory=rt.RetryPolicy)
+
+
+def job_settings(execution: Any, backend: Any, *, seed: int) -> jobs.JobSettings:
+    """The Runtime settings of a training spec's ``[execution]``: resilience level 0 with nothing on unless
+    ``runtime_mitigation`` asks (mapped by ``to_runtime_options``), so the record says exactly what ran."""
+    from qfl_qiskit.mitigation import to_runtime_options
+
+    options = (to_runtime_options(execution.runtime_mitigation) if execution.runtime_mitigation is not None
+               else {"resilience_level": 0})
+    return jobs.JobSettings(backend=backend, mode=execution.mode, max_time=execution.max_time,
+                            precision=execution.target_precision, shots=execution.shots,
+                            seed=seed if rt.is_local(backend) else None, options=options)
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def init_weights(model: Any, model_spec: Any, source: str, *, dims: Any, num_classes: int) -> dict[str, Any]:
+    """Load the weights of a trained model (a run folder or a model folder) into ``model``.
+
+    Raises:
+        SpecError: No model with this label there, or one of another architecture or data shape.
+    """
+    from qfl_qiskit.training.experiment import load_model
+
+    root = Path(source)
+    candidates = [root / "model.pt", root / model_spec.display / "model.pt"]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise SpecError(f"init_from {source}: no model.pt there nor in {root / model_spec.display}; give a run "
+                        "folder written by `qfl train` (results/<run>) or its model folder")
+    trained, saved = load_model(path)
+    theirs = {k: v for k, v in saved["model_spec"].items() if k != "label"}
+    ours = {k: v for k, v in model_spec.model_dump(mode="json").items() if k != "label"}
+    if theirs != ours or list(saved["dims"]) != list(dims) or saved["num_classes"] != num_classes:
+        raise SpecError(f"init_from {path}: that model ({saved['model_spec']['name']}, dims {saved['dims']}, "
+                        f"{saved['num_classes']} classes) is not the one this spec trains ({model_spec.name}, dims "
+                        f"{list(dims)}, {num_classes} classes); use the same [model] settings and data")
+    model.load_state_dict(trained.state_dict())
+    return {"path": str(path), "sha256": _file_sha(path), "label": saved["label"],
+            "train_spec_id": saved["spec"].spec_id}
+
+
+class _Isa:
+    """Each logical circuit transpiled once (best ESP of the seed sweep); reports and QPY kept for the record."""
+
+    def __init__(self, backend: Any, *, seeds: int, name: str) -> None:
+        self.backend, self.seeds, self.name = backend, seeds, name
+        self._cache: dict[int, Any] = {}
+        self.entries: list[dict[str, Any]] = []
+        self.circuits: list[Any] = []
+
+    def __call__(self, circuit: Any) -> Any:
+        from qfl_qiskit.transpile import transpile_sweep
+
+        if id(circuit) not in self._cache:
+            isa, report = transpile_sweep(circuit, self.backend, seeds=self.seeds, name=self.name)
+            self._cache[id(circuit)] = isa
+            self.circuits.append(isa)
+            self.entries.append({"circuit": circuit.name, "fingerprint": isa_fingerprint(isa),
+                                 "report": report.model_dump(mode="json")})
+        return self._cache[id(circuit)]
+
+
+def isa_fingerprint(isa: Any) -> str:
+    """A hash of an ISA circuit by its gates, parameter names and layout (QPY bytes hold random parameter ids)."""
+    from qiskit import qasm3
+
+    layout = isa.layout.final_index_layout() if isa.layout is not None else None
+    return hashlib.sha256(f"{qasm3.dumps(isa)}|{layout}".encode()).hexdigest()[:16]
+
+
+def _rng_states(model: Any) -> list[Any]:
+    return [layer._spsa_gen.bit_generator.state for layer in model.layers()]
+
+
+def _set_rng(model: Any, states: list[Any]) -> None:
+    for i, layer in enumerate(model.layers()):
+        if i < len(states):
+            layer._spsa_gen.bit_generator.state = states[i]
+        else:  # a layer first built during the collecting pass starts from its seed again
+            layer._spsa_gen = np.random.default_rng(layer.spsa_seed)
+
+
+def _patterns(model: Any) -> list[list[bool]]:
+    return [list(p) for p in getattr(model, "_patterns", {})]
+
+
+def plan_steps(n_train: int, *, batch_size: int, epochs: int, seed: int, limit: int | None) -> list[tuple[int, Any]]:
+    """(epoch, rows) of every optimisation step: the seeded batches of each epoch (as :func:`~.loop.fit` draws
+    them), cut after ``limit`` steps."""
+    out: list[tuple[int, Any]] = []
+    for epoch in range(1, epochs + 1):
+        for rows in batches(n_train, batch_size, seed=seed * 100_003 + epoch):
+            out.append((epoch, rows))
+            if limit is not None and len(out) >= limit:
+                return out
+    return out
+
+
+class _Stepper:
+    """Runs one step's two passes (collect, replay + backward) on the model."""
+
+    def __init__(self, model: Any, estimator: StepEstimator, train: Any, loss_fn: Any) -> None:
+        self.model, self.est, self.train, self.loss_fn = model, estimator, train, loss_fn
+
+    def collect(self, rows: Any) -> list[tuple]:
+        """The step's PUBs (pass 1); random states restored afterwards, so pass 2 draws the same."""
+        states = _rng_states(self.model)
+        self.est.collect()
+        self.model.train()
+        xs = [x[rows] for x in self.train.modalities]
+        self.model(xs, self.train.presence[rows])
+        pubs = self.est.v2_pubs()
+        _set_rng(self.model, states)
+        return pubs
+
+    def apply(self, rows: Any, results: list[Any], opt: torch.optim.Optimizer, step: int) -> float:
+        """Pass 2 answered by the job's results; backward and one optimiser step. Returns the loss."""
+        self.est.replay(results)
+        xs = [x[rows] for x in self.train.modalities]
+        opt.zero_grad()
+        loss = self.loss_fn(self.model(xs, self.train.presence[rows]), self.train.labels[rows])
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training diverged: the loss is {loss.item()} at step {step}; lower optim.lr "
+                                   "(the checkpoint of the step before is kept)")
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, resume: bool = False,
+                    progress: Progress | None = None, hooks: Hooks | None = None) -> dict[str, Any]:
+    """Train ``model_spec`` of ``spec`` on ``spec.execution.backend``, one Runtime job per step (module docstring).
+
+    Args:
+        spec: The training spec (``execution.estimator == "runtime"``).
+        model_spec: A qfl or mma model spec of it.
+        splits: The prepared data.
+        folder: The model's run folder (checkpoint, job records, record, model, learning curve).
+        resume: Continue from the checkpoint; a step cut off while its job ran gets that job's result (no second
+            submission), or in local testing mode a seeded re-run.
+        progress: Callback for ``qpu_start`` / ``qpu_step`` / ``qpu_done`` events.
+        hooks: Test injection points.
+
+    Returns:
+        The model's row for the comparison record.
+
+    Raises:
+        SpecError: A classical model, or ``init_from`` that does not fit.
+        CostLimitError: The whole run's estimate exceeds ``max_qpu_seconds`` (nothing submitted or written).
+        RunStopped: A job failed too often, was cancelled, or the session ended (checkpoint kept).
+        RunInterrupted: Ctrl-C (checkpoint kept; the message names the queued job).
+    """
+    from qfl_qiskit.mitigation import MitigatedEstimator
+    from qfl_qiskit.models import build_model
+    from qfl_qiskit.models.losses import make_loss
+    from qfl_qiskit.transpile import calibration_time, resolve_backend
+
+    hooks = hooks or Hooks()
+    notify = progress or (lambda event: None)
+    ex, label = spec.execution, model_spec.display
+    if model_spec.name not in ("qfl", "mma"):
+        raise SpecError(f"model '{label}' is classical: estimator 'runtime' trains qfl and mma models; train it in "
+                        "a spec with the exact estimator")
+    backend = resolve_backend(ex.backend)
+    settings = job_settings(ex, backend, seed=spec.seed)
+    resolved = settings.resolved()
+    if "unresolved" in resolved:
+        raise SpecError(f"runtime_mitigation: Runtime cannot run these options: {resolved['unresolved']}")
+    model = build_model(model_spec, splits.dims, splits.num_classes, seed=spec.seed)
+    init = (init_weights(model, model_spec, ex.init_from, dims=splits.dims, num_classes=splits.num_classes)
+            if ex.init_from else None)
+    loss_fn = make_loss(spec.loss.name, gamma=spec.loss.gamma, alpha=spec.loss.alpha)
+    fingerprint = f"{spec.spec_id}/{label}/{init['sha256'] if init else 'scratch'}"
+    checkpoint = folder / "checkpoint.pt"
+    state = (load_checkpoint(checkpoint, fingerprint=fingerprint, required=QPU_CHECKPOINT_KEYS,
+                             fresh_hint="train without --resume to start over")
+             if resume and checkpoint.exists() else None)
+    exact_before = state["exact_before"] if state else _exact_metrics(model, splits, loss_fn)
+
+    isa = _Isa(backend, seeds=ex.transpile_seeds, name=ex.backend)
+    step_est = StepEstimator({"estimator": "runtime", "backend": backend.name, "mode": ex.mode,
+                              "runtime_options": resolved})
+    estimator: Any = step_est
+    if ex.mitigation is not None and ex.mitigation.techniques:
+        needs_target = "ddd" in ex.mitigation.techniques
+        estimator = MitigatedEstimator(step_est, ex.mitigation, target=backend.target if needs_target else None)
+    if state:
+        for pattern in state["patterns"]:  # MMA: the layers of the patterns seen, in the order they were made
+            model.layer_for(tuple(pattern))
+    model.use_estimator(estimator, gradient=ex.gradient, transpile=isa)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.optim.lr, weight_decay=spec.optim.weight_decay)
+    plan = plan_steps(len(splits.train.labels), batch_size=spec.optim.batch_size, epochs=spec.optim.epochs,
+                      seed=spec.seed, limit=ex.steps)
+    history: list[dict[str, Any]] = []
+    done, wall, stop_reason, finished = 0, 0.0, None, False
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        _set_rng(model, state["rng"])
+        history, done, wall = state["history"], state["step"], state["wall_time"]
+        stop_reason, finished = state["stop_reason"], state["finished"]
+    stepper = _Stepper(model, step_est, splits.train, loss_fn)
+
+    budget = ex.max_qpu_seconds
+    projection = None
+    if done < len(plan) and not finished:
+        first = jobs.cost_of(stepper.collect(plan[done][1]), settings)
+        used = _used(history)
+        projection = {"per_step_s": first["qpu_seconds"], "steps": len(plan) - done, "used_s": used,
+                      "total_s": used + first["qpu_seconds"] * (len(plan) - done), "first_step": first}
+        if budget is not None and not state and projection["total_s"] > budget:
+            raise jobs.CostLimitError(
+                f"estimated QPU time of the run, {projection['total_s']:.1f} s ({len(plan)} steps x "
+                f"{first['qpu_seconds']:.2f} s), exceeds max_qpu_seconds {budget:g}; nothing submitted (fewer "
+                "steps, a smaller batch_size, fewer shots, spsa instead of param_shift, or a larger budget)")
+    if state:
+        _check_isa(state["isa"], isa.entries)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_isa(folder, isa)
+    runner = StepRunner(settings, folder / "jobs", tag=f"qfl-{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}",
+                        specs={"train": spec, "model": model_spec}, seed=spec.seed, job_retries=ex.job_retries,
+                        retry=hooks.retry, submit_fn=hooks.submit_fn, service=hooks.service, sleep=hooks.sleep,
+                        wait_hook=hooks.wait_hook)
+
+    def save_state() -> None:
+        _write_isa(folder, isa)  # MMA builds (and transpiles) a circuit per presence pattern when first seen
+        _save(checkpoint, {"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
+                           "optimizer": opt.state_dict(), "rng": _rng_states(model), "patterns": _patterns(model),
+                           "history": history, "exact_before": exact_before, "finished": finished,
+                           "stop_reason": stop_reason, "wall_time": wall, "isa": isa.entries})
+
+    notify({"event": "qpu_start", "steps": len(plan), "done": done, "budget": budget, "projection": projection,
+            "model": label})
+    try:
+        if not finished:
+            with rt.execution_mode(backend, ex.mode, ex.max_time) as mode_obj:
+                while done < len(plan):
+                    t0 = time.perf_counter()
+                    epoch, rows = plan[done]
+                    v2_pubs = stepper.collect(rows)
+                    cost = jobs.cost_of(v2_pubs, settings)
+                    if budget is not None and _used(history) + cost["qpu_seconds"] > budget:
+                        stop_reason = "budget reached"
+                        break
+                    record, result = runner.run(done + 1, v2_pubs, mode_obj, cost=cost,
+                                                info={"kind": "training_step", "model": label, "epoch": epoch,
+                                                      "batch": int(len(rows)), "gradient": ex.gradient})
+                    loss = stepper.apply(rows, jobs.pub_results(result), opt, done + 1)
+                    done += 1
+                    wall += time.perf_counter() - t0
+                    history.append(_row(done, epoch, len(rows), loss, record, cost))
+                    finished = done == len(plan)
+                    save_state()
+                    notify({"event": "qpu_step", "model": label, "step": done, "steps": len(plan), "loss": loss,
+                            "job_id": history[-1]["job_id"], "used_s": _used(history), "budget": budget})
+        finished = True
+        save_state()
+    except RunStopped as exc:
+        stop_reason = f"stopped: {exc}"
+        save_state()
+        raise
+    row = _finish(spec, model_spec, model, splits, folder, loss_fn=loss_fn, history=history, plan=plan,
+                  exact_before=exact_before, init=init, settings=settings, isa=isa, stop_reason=stop_reason,
+                  projection=projection, wall=wall, calibration=calibration_time(backend),
+                  submissions=runner.submissions)
+    notify({"event": "qpu_done", "model": label, "steps": done, "stop_reason": stop_reason})
+    return row
+
+
+def _used(history: list[dict[str, Any]]) -> float:
+    """QPU seconds used so far: Runtime's figure per job where it reports one, else the estimate."""
+    return float(sum(r["qpu_seconds_reported"] if r["qpu_seconds_reported"] is not None else r["qpu_seconds_estimated"]
+                     for r in history))
+
+
+def _row(step: int, epoch: int, batch: int, loss: float, record: dict[str, Any], cost: dict[str, Any]) -> dict:
+    return {"step": step, "epoch": epoch, "batch": batch, "train_loss": loss, "job_id": record["job_ids"][0],
+            "record_id": record["record_id"], "session_id": record.get("session_id"),
+            "recovered_by": record.get("recovered_by"), "status": record["status"],
+            "qpu_seconds_estimated": cost["qpu_seconds"], "qpu_seconds_reported": record.get("qpu_seconds_reported"),
+            "shots_run": record.get("shots_run"), "bindings": cost["bindings"], "pubs": cost["pubs"]}
+
+
+def _check_isa(recorded: list[dict[str, Any]], now: list[dict[str, Any]]) -> None:
+    for old, new in zip(recorded, now):
+        if old["fingerprint"] != new["fingerprint"]:
+            raise CheckpointError(f"circuit '{new['circuit']}' transpiles differently than when the run started "
+                                  "(another qiskit version?); resume with the versions in the record, or train "
+                                  "again without --resume")
+
+
+def _write_isa(folder: Path, isa: _Isa) -> None:
+    from qiskit import qpy
+
+    buf = io.BytesIO()
+    qpy.dump(isa.circuits, buf)
+    atomic_write_bytes(folder / "isa.qpy", buf.getvalue())
+    for entry in isa.entries:
+        entry["qpy"] = "isa.qpy"
+        entry["qpy_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def _exact_metrics(model: Any, splits: Any, loss_fn: Any) -> dict[str, Any]:
+    return {"val": evaluate(model, splits.val, num_classes=splits.num_classes, loss_fn=loss_fn),
+            "test": evaluate(model, splits.test, num_classes=splits.num_classes, loss_fn=loss_fn)}
+
+
+def _finish(spec: Any, model_spec: Any, model: Any, splits: Any, folder: Path, **kw: Any) -> dict[str, Any]:
+    """Exact metrics after training, ``model.pt``, ``record.json`` and the learning curve."""
+    from qfl_qiskit.models import build_model
+    from qfl_qiskit.results.plots import plot_qpu_curve
+    from qfl_qiskit.results.records import make_record, save_record
+    from qfl_qiskit.training.experiment import save_model
+
+    exact = build_model(model_spec, splits.dims, splits.num_classes, seed=spec.seed)
+    exact.load_state_dict(model.state_dict())
+    after = _exact_metrics(exact, splits, kw["loss_fn"])
+    save_model(folder / "model.pt", exact, spec=spec, label=model_spec.display, splits=splits)
+    history, settings = kw["history"], kw["settings"]
+    reported = [r["qpu_seconds_reported"] for r in history if r["qpu_seconds_reported"] is not None]
+    row = {"label": model_spec.display, "model": model_spec.name, "quantum": True,
+           "fusion_parameters": model.fusion_parameters, "total_parameters": model.total_parameters,
+           "test": after["test"], "best_epoch": len(history), "epochs_run": len(kw["plan"]),
+           "stopped_early": kw["stop_reason"] is not None, "train_seconds": kw["wall"], "resumed_from": 0,
+           "circuit": {"num_qubits": model.layers()[0].qnn.circuit.num_qubits,
+                       "spec": model.spec.model_dump(mode="json"), "spec_id": model.spec.spec_id}}
+    qpu = {"backend": settings.backend.name, "local": settings.local, "calibration_time": kw["calibration"],
+           "mode": settings.mode, "max_time": settings.max_time, "gradient": spec.execution.gradient,
+           "steps_planned": len(kw["plan"]), "steps_done": len(history), "stop_reason": kw["stop_reason"],
+           "jobs": [r["job_id"] for r in history], "job_records": "jobs/",
+           "sessions": sorted({r["session_id"] for r in history if r["session_id"]}),
+           "submissions_this_process": kw["submissions"], "isa": kw["isa"].entries,
+           "mitigation": spec.execution.mitigation.model_dump(mode="json") if spec.execution.mitigation else None,
+           "runtime_mitigation": (spec.execution.runtime_mitigation.model_dump(mode="json")
+                                  if spec.execution.runtime_mitigation else None),
+           "job_options": settings.record_options(),
+           "qpu_seconds": {"budget": spec.execution.max_qpu_seconds, "projection": kw["projection"],
+                           "estimated": float(sum(r["qpu_seconds_estimated"] for r in history)),
+                           "reported": float(sum(reported)) if reported else None, "used": _used(history),
+                           "note": ("local testing mode: no QPU ran; used = the estimate" if settings.local else
+                                    "used = Runtime's reported usage per job, the estimate where none was given")},
+           "init_from": kw["init"], "exact_metrics": {"before": kw["exact_before"], "after": after}}
+    record = make_record("training_run", specs={"train": spec, "model": model_spec}, seeds={"seed": spec.seed},
+                         payload={**row, "history": history, "qpu": qpu,
+                                  "estimator": {"estimator": "runtime", "backend": settings.backend.name}})
+    save_record(record, folder / "record.json")
+    plot_qpu_curve(record, folder / "learning_curve.png")
+    return {**row, "qpu": {k: qpu[k] for k in ("backend", "steps_done", "steps_planned", "stop_reason")},
+            "exact_before": kw["exact_before"]["test"], "qpu_seconds_used": _used(history)}
