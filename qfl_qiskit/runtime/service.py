@@ -174,7 +174,9 @@ def executed_shots(resolved: dict[str, Any], shots: int) -> dict[str, Any]:
     factors = [1.0]
     if resilience.get("zne_mitigation"):
         given = (resilience.get("zne") or {}).get("noise_factors")
-        factors = [float(f) for f in given] if isinstance(given, (list, tuple)) else [1.0, 3.0, 5.0]
+        if not isinstance(given, (list, tuple)):  # "auto": Runtime's own default factors
+            from qiskit_ibm_runtime.executor_estimator.utils import DEFAULT_NOISE_FACTORS as given
+        factors = [float(f) for f in given]
     return {"requested": int(shots), "num_randomizations": int(n), "shots_per_randomization": int(per),
             "per_binding": int(n * per), "noise_factors": factors,
             "per_binding_all_factors": int(n * per * len(factors))}

@@ -53,6 +53,7 @@ class Hooks:
         sleep: Wait function of the backoff.
         wait_hook: Called with a job record's path after its job id is written, before waiting.
         retry: Backoff policy.
+        on_submit: Called with the job record of every job submitted (counting them).
     """
 
     submit_fn: Callable[..., Any] | None = None
@@ -60,6 +61,7 @@ class Hooks:
     sleep: Callable[[float], None] = time.sleep
     wait_hook: Callable[[Path], None] | None = None
     retry: rt.RetryPolicy = field(default_factory=rt.RetryPolicy)
+    on_submit: Callable[[dict[str, Any]], None] | None = None
 
 
 def job_settings(execution: Any, backend: Any, *, seed: int) -> jobs.JobSettings:
@@ -147,6 +149,17 @@ def _set_rng(model: Any, states: list[Any]) -> None:
 
 def _patterns(model: Any) -> list[list[bool]]:
     return [list(p) for p in getattr(model, "_patterns", {})]
+
+
+#: ``[execution]`` keys a run may change between resumes: a larger budget, more steps (the plan's first steps
+#: stay the same), more retries.
+RESUMABLE_CHANGES = ("max_qpu_seconds", "steps", "job_retries")
+
+
+def run_identity(spec: Any) -> str:
+    """The spec id without :data:`RESUMABLE_CHANGES`: what a checkpoint must match to be resumed."""
+    cleared = spec.execution.model_copy(update={k: None if k != "job_retries" else 0 for k in RESUMABLE_CHANGES})
+    return spec.model_copy(update={"execution": cleared}).spec_id
 
 
 def plan_steps(n_train: int, *, batch_size: int, epochs: int, seed: int, limit: int | None) -> list[tuple[int, Any]]:
@@ -241,7 +254,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     init = (init_weights(model, model_spec, ex.init_from, dims=splits.dims, num_classes=splits.num_classes)
             if ex.init_from else None)
     loss_fn = make_loss(spec.loss.name, gamma=spec.loss.gamma, alpha=spec.loss.alpha)
-    fingerprint = f"{spec.spec_id}/{label}/{init['sha256'] if init else 'scratch'}"
+    fingerprint = f"{run_identity(spec)}/{label}/{init['sha256'] if init else 'scratch'}"
     checkpoint = folder / "checkpoint.pt"
     state = (load_checkpoint(checkpoint, fingerprint=fingerprint, required=QPU_CHECKPOINT_KEYS,
                              fresh_hint="train without --resume to start over")
@@ -291,7 +304,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     runner = StepRunner(settings, folder / "jobs", tag=f"qfl-{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}",
                         specs={"train": spec, "model": model_spec}, seed=spec.seed, job_retries=ex.job_retries,
                         retry=hooks.retry, submit_fn=hooks.submit_fn, service=hooks.service, sleep=hooks.sleep,
-                        wait_hook=hooks.wait_hook)
+                        wait_hook=hooks.wait_hook, on_submit=hooks.on_submit)
 
     def save_state() -> None:
         _write_isa(folder, isa)  # MMA builds (and transpiles) a circuit per presence pattern when first seen
@@ -304,6 +317,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
             "model": label})
     try:
         if not finished:
+            stop_reason = None
             with rt.execution_mode(backend, ex.mode, ex.max_time) as mode_obj:
                 while done < len(plan):
                     t0 = time.perf_counter()
@@ -324,7 +338,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
                     save_state()
                     notify({"event": "qpu_step", "model": label, "step": done, "steps": len(plan), "loss": loss,
                             "job_id": history[-1]["job_id"], "used_s": _used(history), "budget": budget})
-        finished = True
+        finished = done == len(plan)  # a stop at the budget can go on with a larger one (--resume)
         save_state()
     except RunStopped as exc:
         stop_reason = f"stopped: {exc}"

@@ -109,16 +109,19 @@ class StepRunner:
         service: A ``QiskitRuntimeService`` (default: the saved account, only when a real job is looked up).
         sleep: Wait function of the backoff.
         wait_hook: Called with the record path after the job id is recorded, before waiting.
+        on_submit: Called with the record of every job this process submits.
     """
 
     def __init__(self, settings: jobs.JobSettings, records_dir: Path, *, tag: str, specs: dict[str, Any],
                  seed: int, job_retries: int = 3, retry: rt.RetryPolicy = rt.RetryPolicy(),
                  submit_fn: Callable[..., Any] | None = None, service: Any = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 wait_hook: Callable[[Path], None] | None = None) -> None:
+                 wait_hook: Callable[[Path], None] | None = None,
+                 on_submit: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.settings, self.records_dir, self.tag, self.specs = settings, records_dir, tag, specs
         self.seed, self.job_retries, self.retry = seed, job_retries, retry
         self.submit_fn, self._service, self.sleep, self.wait_hook = submit_fn, service, sleep, wait_hook
+        self.on_submit = on_submit
         self.submissions = 0  # jobs submitted by this process (a recovered job is not submitted again)
 
     def service(self) -> Any:
@@ -193,6 +196,8 @@ class StepRunner:
                                  f"reached max_time or expired; `--resume` continues in a new {settings.mode}") from None
             raise RunStopped(f"step {step}: {exc}; `--resume` tries the step again") from None
         self.submissions += 1
+        if self.on_submit is not None:
+            self.on_submit(record)
         return self._wait(record, job, step)
 
     def _wait(self, record: dict[str, Any], job: Any, step: int) -> tuple[dict[str, Any], Any]:
