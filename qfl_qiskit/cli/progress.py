@@ -21,6 +21,7 @@ class TrainingProgress:
         )
         self._tasks: dict[str, int] = {}
         self._val = "-"
+        self._budget = ""
 
     def __enter__(self) -> TrainingProgress:
         self._progress.__enter__()
@@ -44,6 +45,19 @@ class TrainingProgress:
         elif kind == "epoch_end":
             key = "val_loss" if self.monitor == "loss" else f"val_{self.monitor}"
             self._val = f"{event[key]:.3f}"
+        elif kind == "qpu_start":
+            budget = f" of {event['budget']:g}" if event["budget"] else ""
+            self._budget = budget
+            self._tasks[model] = self._progress.add_task(f"{model} on device", total=event["steps"],
+                                                         completed=event["done"], status="transpiled; step 1 "
+                                                         "collecting" if not event["done"] else "resuming")
+        elif kind == "qpu_step":
+            self._progress.update(self._tasks[model], completed=event["step"],
+                                  status=f"loss {event['loss']:.3f}  job {event['job_id'][:12]}  QPU s "
+                                  f"{event['used_s']:.1f}{self._budget}")
+        elif kind == "qpu_done" and model in self._tasks:
+            why = event["stop_reason"]
+            self._progress.update(self._tasks[model], status=f"{event['steps']} steps" + (f" ({why})" if why else ""))
         elif kind == "done" and model in self._tasks:
             task = self._tasks[model]
             self._progress.update(task, completed=self._progress.tasks[task].total,

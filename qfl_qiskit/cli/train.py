@@ -25,16 +25,19 @@ def comparison_table(record: dict[str, Any], *, title: str) -> Table:
 
 
 def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list[str] | None,
-                 seed: int | None = None) -> dict[str, Any]:
+                 seed: int | None = None, init_from: Path | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Load the spec, then train its models with a progress bar; returns the comparison record.
 
-    With ``seed``, the spec's seed is replaced and the run is named ``<name>_seed<seed>``.
+    With ``seed``, the spec's seed is replaced and the run is named ``<name>_seed<seed>``. With ``init_from``
+    (``--from``), a Runtime spec starts from that trained run's weights.
     """
     from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.specs.train import load_train_spec
 
     require_writable_dir(results_dir, what="--results-dir")
     spec = load_train_spec(spec_file)  # a bad spec is refused before torch and the data layer are imported
+    if init_from is not None:
+        spec = with_init_from(spec, init_from, source=str(spec_file))
     from qfl_qiskit.cli.progress import TrainingProgress
     from qfl_qiskit.training import prepare_data, train_models
 
@@ -46,21 +49,82 @@ def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list
                   f"{splits.num_classes} classes, split {splits.sizes}")
     with TrainingProgress(monitor=spec.optim.monitor, epochs=spec.optim.epochs) as progress:
         record = train_models(spec, out_dir=results_dir, resume=resume, only=only, progress=progress,
-                              splits=splits)
+                              splits=splits, dry_run=dry_run)
     return record
+
+
+def with_init_from(spec: Any, folder: Path, *, source: str) -> Any:
+    """``spec`` with ``[execution] init_from`` set to ``folder`` (validated as if written in the file)."""
+    from qfl_qiskit.errors import SpecError
+    from qfl_qiskit.specs.base import validate
+    from qfl_qiskit.specs.train import TrainSpec
+
+    if spec.execution.estimator != "runtime":
+        raise SpecError(f"--from starts a device run from trained weights; {source} trains with estimator "
+                        f"'{spec.execution.estimator}' (set [execution] estimator = \"runtime\")")
+    data = spec.model_dump(mode="json")
+    data["execution"]["init_from"] = str(folder)
+    return validate(TrainSpec, data, source=source)
+
+
+def estimate_table(record: dict[str, Any], *, title: str) -> Table:
+    """Per model: the first step's job (PUBs, bindings, shots Runtime runs) and the whole run's QPU seconds."""
+    table = compact_table(title, caption="one job per step; PUBs, bindings: of the first step's job; shots: run per "
+                                         "binding and basis; QPU s = bindings x bases x shots x (rep_delay + "
+                                         "circuit), a lower bound (no per-job overhead)")
+    for col in ("model", "backend", "steps", "PUBs", "bindings", "shots", "QPU s/step", "QPU s"):
+        table.add_column(col, justify="left" if col in ("model", "backend") else "right", no_wrap=True)
+    for row in record["payload"]["models"]:
+        p = row["projection"]
+        if p is None:
+            table.add_row(row["label"], row["backend"], "0", "-", "-", "-", "-", "finished")
+            continue
+        first = p["first_step"]
+        table.add_row(row["label"], row["backend"], str(p["steps"]), str(first["pubs"]), f"{first['bindings']:,}",
+                      str(first["shots_per_binding"]), f"{p['per_step_s']:.1f}", f"{p['total_s']:.1f}")
+    return table
+
+
+def qpu_table(record: dict[str, Any], *, title: str) -> Table:
+    """Device runs: steps (one Runtime job each), exact test metrics before and after, QPU seconds."""
+    table = compact_table(title, caption="acc: test accuracy on the exact simulator, before -> after the device "
+                                         "steps; QPU s: Runtime's reported usage, the estimate where none (local)")
+    for col in ("model", "backend", "steps", "acc before", "acc after", "QPU s", "stopped"):
+        table.add_column(col, justify="left" if col in ("model", "backend", "stopped") else "right", no_wrap=True)
+    for row in record["payload"]["models"]:
+        q = row["qpu"]
+        table.add_row(row["label"], q["backend"], f"{q['steps_done']}/{q['steps_planned']}",
+                      f"{row['exact_before']['accuracy']:.3f}", f"{row['test']['accuracy']:.3f}",
+                      f"{row['qpu_seconds_used']:.1f}", q["stop_reason"] or "-")
+    return table
 
 
 @app.command("train")
 def train(
     spec_file: Path = typer.Argument(..., help="Training spec TOML ([data], [model] or [[models]], [optim], ...)."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Run folders go here."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints of an interrupted run."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints of an interrupted run "
+                                                        "(a device step cut off mid-job gets that job's result)."),
     model: list[str] = typer.Option(None, "--model", help="Train only the model with this label (repeatable)."),
+    init_from: Path = typer.Option(None, "--from", help="Device runs: start from the weights of this trained run "
+                                                        "folder (results/<run>), e.g. one trained exactly."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Device runs: transpile and estimate the QPU time of the "
+                                                          "whole run; submit nothing, write nothing."),
 ) -> None:
-    """Train the model(s) of a spec; writes checkpoints, weights, records and learning curves."""
-    record = run_training(spec_file, results_dir=results_dir, resume=resume, only=model or None)
+    """Train the model(s) of a spec; writes checkpoints, weights, records and learning curves.
+
+    With ``[execution] estimator = "runtime"`` every optimisation step is one Runtime job on the backend.
+    """
+    record = run_training(spec_file, results_dir=results_dir, resume=resume, only=model or None,
+                          init_from=init_from, dry_run=dry_run)
+    if dry_run:
+        console.print(estimate_table(record, title=f"{spec_file}: estimate of the device run (nothing submitted)"))
+        return
     run = record["specs"]["train"]["name"]
-    console.print(comparison_table(record, title=f"run '{run}': test split"))
+    if record["specs"]["train"]["execution"]["estimator"] == "runtime":
+        console.print(qpu_table(record, title=f"run '{run}' on the device"))
+    else:
+        console.print(comparison_table(record, title=f"run '{run}': test split"))
     console.print(f"wrote {results_dir / run}/")
 
 

@@ -227,7 +227,7 @@ class ExecutionSpec(Spec):
     """
 
     estimator: Literal["exact", "aer", "runtime"] = "exact"
-    precision: Literal["complex128", "complex64"] | Annotated[float, Field(ge=0.001, le=1.0)] = "complex128"
+    precision: Literal["complex128", "complex64"] | float = "complex128"
     gradient: Literal["autograd", "param_shift", "spsa"] = "autograd"
     shots: int | None = Field(None, ge=1, le=1_000_000)
     noise: str | None = None
@@ -278,6 +278,9 @@ class ExecutionSpec(Spec):
         if "precision" in self.model_fields_set and isinstance(self.precision, str):
             raise ValueError("on Runtime precision is the target standard error per value, e.g. 0.03 (or give "
                              "shots)")
+        if isinstance(self.precision, float) and not 0.001 <= self.precision <= 1.0:
+            raise ValueError(f"precision must be from 0.001 to 1 (target standard error; 0.001 is a million shots "
+                             f"per binding), got {self.precision}")
         if isinstance(self.precision, float) and self.shots is not None:
             raise ValueError("give precision or shots, not both")
         if self.mode == "session" and self.max_time is None:

@@ -142,7 +142,8 @@ def check_fits(model_spec: Any, dims: Any, *, rows: int = 1) -> None:
 
 
 def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: list[str] | None = None,
-                 progress: Progress | None = None, splits: Splits | None = None, hooks: Any = None) -> dict[str, Any]:
+                 progress: Progress | None = None, splits: Splits | None = None, hooks: Any = None,
+                 dry_run: bool = False) -> dict[str, Any]:
     """Train every model of ``spec`` (or those labelled in ``only``) on one split; write the run folder.
 
     Args:
@@ -153,6 +154,7 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
         progress: Callback for progress events; each event also carries ``model`` (the label).
         splits: Prepared data (default: :func:`prepare_data`).
         hooks: :class:`~qfl_qiskit.training.qpu.Hooks` of the Runtime path (tests).
+        dry_run: Runtime specs: estimate each model's whole run and return (nothing submitted or written).
 
     Returns:
         The comparison record (also written as ``comparison.json``).
@@ -181,8 +183,13 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
             from qfl_qiskit.training.qpu import train_on_device
 
             rows.append(train_on_device(spec, model_spec, splits, run_dir / model_spec.display, resume=resume,
-                                        progress=progress, hooks=hooks))
+                                        progress=progress, hooks=hooks, dry_run=dry_run))
             continue
+        if dry_run:
+            raise SpecError("--dry-run estimates device runs; this spec trains with estimator "
+                            f"'{spec.execution.estimator}', which costs no QPU time")
+    if dry_run:
+        return {"dry_run": True, "payload": {"models": rows}}
         rows.append(_train_one(spec, model_spec, splits, run_dir / model_spec.display, resume=resume,
                                progress=progress))
     record = make_record("comparison", specs={"train": spec}, seeds={"seed": spec.seed},

@@ -212,7 +212,8 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, resume: bool = False,
-                    progress: Progress | None = None, hooks: Hooks | None = None) -> dict[str, Any]:
+                    progress: Progress | None = None, hooks: Hooks | None = None,
+                    dry_run: bool = False) -> dict[str, Any]:
     """Train ``model_spec`` of ``spec`` on ``spec.execution.backend``, one Runtime job per step (module docstring).
 
     Args:
@@ -224,9 +225,10 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
             submission), or in local testing mode a seeded re-run.
         progress: Callback for ``qpu_start`` / ``qpu_step`` / ``qpu_done`` events.
         hooks: Test injection points.
+        dry_run: Stop after the estimate of the whole run: nothing submitted, nothing written.
 
     Returns:
-        The model's row for the comparison record.
+        The model's row for the comparison record (with ``dry_run``: the label and the ``projection``).
 
     Raises:
         SpecError: A classical model, or ``init_from`` that does not fit.
@@ -297,6 +299,9 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
                 f"estimated QPU time of the run, {projection['total_s']:.1f} s ({len(plan)} steps x "
                 f"{first['qpu_seconds']:.2f} s), exceeds max_qpu_seconds {budget:g}; nothing submitted (fewer "
                 "steps, a smaller batch_size, fewer shots, spsa instead of param_shift, or a larger budget)")
+    if dry_run:
+        return {"label": label, "dry_run": True, "projection": projection, "backend": backend.name,
+                "isa": isa.entries, "job_options": settings.record_options()}
     if state:
         _check_isa(state["isa"], isa.entries)
     folder.mkdir(parents=True, exist_ok=True)

@@ -220,6 +220,28 @@ case("train-loss-name", R, "input should be", t_DOT_toml=TRAIN + '[loss]\nname =
 case("train-exec-estimator", R, "input should be", t_DOT_toml=TRAIN + '[execution]\nestimator = "qpu"\n')
 case("train-exec-autograd-aer", R, "autograd", t_DOT_toml=TRAIN + '[execution]\nestimator = "aer"\n')
 case("train-exec-shots-exact", R, "need estimator", t_DOT_toml=TRAIN + "[execution]\nshots = 100\n")
+QPU = TRAIN.split("[[models]]\nname = \"concat\"")[0] + '[execution]\nestimator = "runtime"\nbackend = "fake_manila"\ngradient = "spsa"\nsteps = 1\n'
+case("qpu-no-backend", R, "needs backend", t_DOT_toml=QPU.replace('backend = "fake_manila"\n', ""))
+case("qpu-autograd", R, "autograd", t_DOT_toml=QPU.replace('gradient = "spsa"', 'gradient = "autograd"'))
+case("qpu-dtype-precision", R, "target standard error", t_DOT_toml=QPU + 'precision = "complex64"\n')
+case("qpu-precision-and-shots", R, "not both", t_DOT_toml=QPU + "precision = 0.05\nshots = 100\n")
+case("qpu-precision-tiny", R, "from 0.001 to 1", t_DOT_toml=QPU + "precision = 0.00001\n")
+case("qpu-session-no-max-time", R, "max_time", t_DOT_toml=QPU + 'mode = "session"\n')
+case("qpu-noise", R, "backend's own noise", t_DOT_toml=QPU + 'noise = "n.toml"\n')
+case("qpu-rem-ours", R, "trex", t_DOT_toml=QPU + 'mitigation = {techniques = ["rem"]}\n')
+case("qpu-pea", R, "pea needs", t_DOT_toml=QPU + 'runtime_mitigation = {techniques = ["zne"], runtime_amplifier = "pea"}\n')
+case("qpu-budget-negative", R, "greater than", t_DOT_toml=QPU + "max_qpu_seconds = -5\n")
+case("qpu-budget-nan", R, "finite", t_DOT_toml=QPU + "max_qpu_seconds = nan\n")
+case("qpu-steps-bool", R, "true/false", t_DOT_toml=QPU + "steps = true\n".replace("steps", "job_retries"))
+case("qpu-backend-unknown", R, "fake_nowhere", t_DOT_toml=QPU.replace("fake_manila", "fake_nowhere"))
+case("qpu-init-missing", R, "no model.pt", t_DOT_toml=QPU + 'init_from = "results/none"\n')
+case("qpu-classical-model", R, "classical",
+     t_DOT_toml=QPU.replace('name = "qfl"\ndegree = 1\nobservables = 2', 'name = "concat"'))
+case("qpu-budget-exceeded", R, "exceeds max_qpu_seconds", t_DOT_toml=QPU + "max_qpu_seconds = 0.001\n")
+case("qpu-runtime-key-exact", R, "applies to estimator 'runtime' only", t_DOT_toml=TRAIN + "[execution]\nsteps = 3\n")
+case("qpu-number-precision-exact", R, "needs estimator 'runtime'", t_DOT_toml=TRAIN + "[execution]\nprecision = 0.05\n")
+case("qpu-from-exact-spec", R + ["--from", "res"], "--from starts a device run", t_DOT_toml=TRAIN)
+case("qpu-dry-run-exact-spec", R + ["--dry-run"], "costs no qpu time", t_DOT_toml=TRAIN)
 case("compare-one-model", ["compare", "t.toml", "--results-dir", "res"], "at least two",
      t_DOT_toml=TRAIN.split("[[models]]\nname = \"concat\"")[0])
 case("compare-seeds-text", ["compare", "t.toml", "--results-dir", "res", "--seeds", "a,b"], "--seeds",
