@@ -188,10 +188,10 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
         if dry_run:
             raise SpecError("--dry-run estimates device runs; this spec trains with estimator "
                             f"'{spec.execution.estimator}', which costs no QPU time")
-    if dry_run:
-        return {"dry_run": True, "payload": {"models": rows}}
         rows.append(_train_one(spec, model_spec, splits, run_dir / model_spec.display, resume=resume,
                                progress=progress))
+    if dry_run:
+        return {"dry_run": True, "payload": {"models": rows}}
     record = make_record("comparison", specs={"train": spec}, seeds={"seed": spec.seed},
                          payload={"data": {"names": list(splits.names), "dims": list(splits.dims),
                                            "num_classes": splits.num_classes, "sizes": splits.sizes},
