@@ -302,3 +302,17 @@ def test_job_record_states_the_runtime_options_that_ran(spec, tmp_path):
     resolved = out.record["options"]["runtime_options"]
     assert set(resolved) >= {"twirling", "resilience", "dynamical_decoupling", "default_precision"}
     assert resolved["resilience"]["measure_mitigation"] == (spec.resilience or {}).get("measure_mitigation", True)
+
+
+def test_cost_and_record_use_the_shots_runtime_really_runs(spec, tmp_path):
+    """precision 0.05 asks for 400 shots; with no resilience block Runtime's default level twirls the
+    measurements, in whole randomizations of 64 shots: 7 x 64 = 448 run per binding and basis."""
+    s = spec.model_copy(update={"precision": 0.05})
+    out = jobs.submit(s, job_inputs(s), records_dir=tmp_path)
+    cost, rec = out.record["cost"], out.record
+    assert cost["requested_shots_per_binding"] == 400 and cost["shots_per_binding"] == 448
+    assert cost["shots_executed"]["num_randomizations"] == 7
+    assert rec["shots_run"]["shots"] == 400 and rec["shots_run"]["executor_shots_per_pub"] == [64]
+    assert rec["options"]["runtime_options"]["twirling"]["enable_measure"] is True
+    level0 = jobs.JobSettings(backend=resolve_backend("fake_manila"), precision=0.05, options={"resilience_level": 0})
+    assert level0.executed()["per_binding"] == 400  # no twirling: exactly what was asked
