@@ -235,7 +235,10 @@ def test_a_cancelled_job_stops_the_run_and_resume_submits_the_step_again(tmp_pat
 
 def test_an_expired_session_stops_cleanly(tmp_path, splits):
     spec = make_spec(steps=2, mode="session", max_time=60)
-    expired = Counting(raise_on_submit=RuntimeError("The session abc123 is closed."))
+    from qiskit_ibm_runtime.exceptions import IBMRuntimeError
+
+    # what qiskit-ibm-runtime 0.51's Session raises for a job submitted after it closed (session.py)
+    expired = Counting(raise_on_submit=IBMRuntimeError("The session is closed."))
     with pytest.raises(RunStopped, match="no longer accepts jobs.*new session"):
         run(spec, tmp_path, splits, submit_fn=expired)
     assert expired.calls == 1  # not retried: a closed session refuses every job
