@@ -72,11 +72,12 @@ def build_mma(spec: MMASpec, present: tuple[bool, ...] | None = None) -> QnnCirc
             append_layers(qc, block, qubits[m], layers=spec.trainable_layers, rotations=_ROT, entanglement="linear")
 
     fusion = iter(w[groups["fusion"][0] : groups["fusion"][1]])
-    register_pairs = entangler_pairs(range(m_count), spec.entangler) if m_count > 1 else []
+    chain = spec.entangler == "chain"  # registers fused along one path: last qubit of m to first of m + 1
+    register_pairs = entangler_pairs(range(m_count), "linear" if chain else spec.entangler) if m_count > 1 else []
     for _ in range(spec.fusion_layers):
         for a, b in register_pairs:
-            for j in range(q):
-                qc.cx(qubits[a][j], qubits[b][j])
+            for j in ([q - 1] if chain else range(q)):
+                qc.cx(qubits[a][j], qubits[b][0 if chain else j])
         append_layers(qc, fusion, range(m_count * q), layers=1, rotations=_FUSION_ROT, entanglement="none")
 
     n = m_count * q

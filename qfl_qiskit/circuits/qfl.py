@@ -52,10 +52,12 @@ def build_qfl(spec: QFLSpec) -> QnnCircuit:
 
     qc.h(range(k))
     weights = iter(theta)
+    # "star": the value qubit first, so entangler_pairs gives CX(value, index j) for every j
+    order = [k, *range(k)] if spec.entanglement == "star" else list(range(n))
     for _ in range(spec.degree):
         append_ucry(qc, angles, controls=list(range(k)), target=k)
         append_layers(
-            qc, weights, range(n), layers=spec.layers, rotations=("rx", "ry", "rz"), entanglement=spec.entanglement
+            qc, weights, order, layers=spec.layers, rotations=("rx", "ry", "rz"), entanglement=spec.entanglement
         )
     observables = random_pauli_strings(n, spec.observables, seed=spec.observable_seed)
     metadata = {

@@ -11,7 +11,9 @@ from qfl_qiskit import limits
 
 from qfl_qiskit.specs.base import Spec, load_by_kind
 
-Entanglement = Literal["full", "linear", "circular"]
+#: CX pattern of the QFL's trainable layers: "star" is a CX from the value qubit to each index qubit, the shape
+#: every S(x) already has (all its CX target the value qubit), so the whole circuit is a star.
+Entanglement = Literal["full", "linear", "circular", "star"]
 
 
 class QFLSpec(Spec):
@@ -22,7 +24,7 @@ class QFLSpec(Spec):
         features: Features per modality D; the index register addresses M*D slots plus one constant slot.
         degree: Number P of S(x) uploads, which is the trigonometric degree across modalities.
         layers: Ansatz layers L inside each U(theta) block (Rx, Ry, Rz on every qubit, then entanglers).
-        entanglement: CX pattern of each ansatz layer.
+        entanglement: CX pattern of each ansatz layer ("star": value qubit to each index qubit).
         observables: Number K of random Pauli-string observables read out.
         observable_seed: Seed fixing the K Pauli strings.
     """
@@ -53,7 +55,9 @@ class MMASpec(Spec):
         encoding_layers: Data re-uploading rounds per register (encode, then trainable block, repeated).
         trainable_layers: Ry/Rz + CX layers in each per-modality trainable block.
         fusion_layers: Layers of inter-register entanglers followed by trainable Rz/Ry on every qubit.
-        entangler: Which register pairs the fusion entanglers connect.
+        entangler: Which register pairs the fusion entanglers connect (CX between equal positions of the two
+            registers); "chain" fuses them along one path instead (last qubit of register m to the first of m + 1),
+            so the whole circuit is a path of qubits and embeds in any coupling graph without SWAPs.
         context: Fixed state of an absent modality's register ("zero": |0..0>, "plus": |+..+>).
         readout: "z" reads Z on every qubit; "pauli" reads ``observables`` random Pauli strings.
         observables: Number of random Pauli strings when ``readout = "pauli"``.
@@ -66,7 +70,7 @@ class MMASpec(Spec):
     encoding_layers: int = Field(1, ge=1)
     trainable_layers: int = Field(1, ge=1)
     fusion_layers: int = Field(1, ge=1)
-    entangler: Literal["linear", "circular", "full", "star"] = "linear"
+    entangler: Literal["linear", "circular", "full", "star", "chain"] = "linear"
     context: Literal["zero", "plus"] = "zero"
     readout: Literal["z", "pauli"] = "z"
     observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)

@@ -85,7 +85,7 @@ class QFLModelSpec(_ModelBase):
     name: Literal["qfl"] = "qfl"
     degree: int = Field(2, ge=1)
     layers: int = Field(1, ge=1)
-    entanglement: Literal["full", "linear", "circular"] = "linear"
+    entanglement: Literal["full", "linear", "circular", "star"] = "linear"
     observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)
     observable_seed: int = Field(1234, ge=0, le=2**32 - 1)
 
@@ -106,7 +106,7 @@ class MMAModelSpec(_ModelBase):
     encoding_layers: int = Field(1, ge=1)
     trainable_layers: int = Field(1, ge=1)
     fusion_layers: int = Field(1, ge=1)
-    entangler: Literal["linear", "circular", "full", "star"] = "linear"
+    entangler: Literal["linear", "circular", "full", "star", "chain"] = "linear"
     context: Literal["zero", "plus"] = "zero"
     readout: Literal["z", "pauli"] = "z"
     observables: int = Field(8, ge=1, le=limits.MAX_OBSERVABLES)

@@ -26,7 +26,8 @@ PATTERNS = [p for p in itertools.product([True, False], repeat=3) if any(p)]
 
 @pytest.mark.parametrize("present", PATTERNS)
 @pytest.mark.parametrize("spec", [MMASpec(), MMASpec(entangler="full", context="plus", readout="pauli",
-                                                     encoding_layers=2, fusion_layers=2)])
+                                                     encoding_layers=2, fusion_layers=2),
+                                  MMASpec(entangler="chain", fusion_layers=2)])
 def test_absent_modality_inputs_and_weights_have_no_effect(spec, present):
     qnn = build_mma(spec, present)
     x, w = _random(qnn, 7)
@@ -117,3 +118,12 @@ def test_entangler_patterns_between_registers(pattern, pairs):
     qnn = build_mma(spec)
     within = 3 * 1  # one CX per register per trainable layer (2 qubits, linear)
     assert qnn.circuit.count_ops()["cx"] == within + pairs * 2
+
+
+def test_chain_entangler_makes_the_circuit_one_path():
+    spec = MMASpec(modalities=3, qubits_per_modality=2, entangler="chain")
+    qnn = build_mma(spec)
+    pairs = {tuple(sorted(qnn.circuit.find_bit(q).index for q in inst.qubits))
+             for inst in qnn.circuit.data if inst.operation.num_qubits == 2}
+    assert pairs == {(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)}  # a path: embeds in heavy-hex without SWAPs
+    assert qnn.circuit.count_ops()["cx"] == 3 + 2  # one CX in each register, one between neighbouring registers

@@ -129,3 +129,19 @@ def test_parameter_values_follow_circuit_order(small_qfl):
     assert np.allclose(vals[0], [lookup[p] for p in qnn.circuit.parameters])
     with pytest.raises(ValueError, match="expected inputs"):
         qnn.parameter_values(np.zeros(qnn.num_inputs + 1), w)
+
+
+def _interactions(circuit):
+    return {tuple(sorted(circuit.find_bit(q).index for q in inst.qubits))
+            for inst in circuit.data if inst.operation.num_qubits == 2}
+
+
+def test_star_entanglement_keeps_the_whole_circuit_a_star_on_the_value_qubit():
+    spec = QFLSpec(modalities=3, features=2, degree=2, entanglement="star")
+    qnn = build_qfl(spec)
+    value = qnn.metadata["value_qubit"]
+    pairs = _interactions(qnn.circuit)
+    assert pairs == {(i, value) for i in qnn.metadata["index_qubits"]}  # every CX touches the value qubit
+    linear = build_qfl(QFLSpec(modalities=3, features=2, degree=2))
+    assert _interactions(linear.circuit) > pairs  # the chain adds index-index pairs
+    assert qnn.num_weights == linear.num_weights
