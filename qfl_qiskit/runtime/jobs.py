@@ -183,6 +183,8 @@ class JobSettings:
         seed: Simulator seed (local testing mode only; None on hardware).
         resilience: A ``resilience`` options block (job specs), applied last.
         options: Other ``EstimatorOptions`` fields (``resilience_level``, ``twirling``, ...).
+        layer_noise: Learned layer noise for PEA (:func:`~qfl_qiskit.runtime.service.maps_to_json`), attached
+            to every job's estimator.
     """
 
     backend: Any
@@ -193,6 +195,7 @@ class JobSettings:
     seed: int | None = None
     resilience: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
+    layer_noise: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_spec(cls, spec: Any, backend: Any) -> JobSettings:
@@ -222,7 +225,8 @@ class JobSettings:
     def record_options(self) -> dict[str, Any]:
         """The ``options`` block of a job record: what was asked and what Runtime resolved it to."""
         return {"precision": self.precision, "shots": self.shots, "seed": self.seed, "resilience": self.resilience,
-                "runtime": self.options, "runtime_options": self.resolved(), "shots_executed": self.executed()}
+                "runtime": self.options, "runtime_options": self.resolved(), "shots_executed": self.executed(),
+                "layer_noise": self.layer_noise}
 
 
 def cost_of(v2_pubs: Sequence[tuple], settings: JobSettings) -> dict[str, Any]:
@@ -292,7 +296,8 @@ def submit_prepared(record: dict[str, Any], v2_pubs: Sequence[tuple], settings: 
     import time
 
     log = rt.RetryLog()
-    run = submit_fn or (lambda pubs, prec, m: settings.estimator(m).run(list(pubs), precision=prec))
+    run = submit_fn or (lambda pubs, prec, m: rt.attach_layer_noise(settings.estimator(m), pubs, settings.layer_noise)
+                        .run(list(pubs), precision=prec))
     try:
         job = rt.with_retry(lambda: run(v2_pubs, settings.precision, mode_obj), retry,
                             sleep=sleep or time.sleep, log=log)
@@ -482,6 +487,7 @@ def _rerun_local(records_dir: Path, record: dict[str, Any]) -> tuple[dict[str, A
     opts = record["options"]
     est = rt.make_estimator(resolve_backend(record["backend"]), shots=opts["shots"], seed=opts["seed"],
                             resilience=opts["resilience"], options=opts.get("runtime"))
+    rt.attach_layer_noise(est, pubs, opts.get("layer_noise"))
     result = est.run(pubs, precision=opts["precision"]).result()
     return _store_result(records_dir, record, result, recovered_by="seeded local re-run"), result
 

@@ -154,6 +154,48 @@ def make_estimator(mode_obj: Any, *, shots: int | None, seed: int | None, resili
     return est
 
 
+def learn_layer_noise(estimator: Any, v2_pubs: Sequence[tuple], mode_obj: Any) -> tuple[list[Any], Any]:
+    """Submit the noise learning PEA (and PEC) need: the unique boxed gate layers of the PUBs
+    (``Estimator.find_unique_layers``), learned by Runtime's ``NoiseLearnerV3`` in a job of their own.
+
+    qiskit-ibm-runtime 0.51's client-side Estimator refuses PEA without ``resilience.layer_noise_model``; its
+    documented path is this one (learn, then ``to_pauli_lindblad_maps``). Needs ``qiskit-noise-learning``.
+
+    Returns:
+        The layers and the (not yet finished) learning job.
+    """
+    from qiskit_ibm_runtime.executor_noise_learner import NoiseLearnerV3
+
+    layers = estimator.find_unique_layers(list(v2_pubs))
+    return layers, NoiseLearnerV3(mode=mode_obj).run(layers)
+
+
+def maps_to_json(maps: Sequence[Any]) -> list[dict[str, Any]]:
+    """Learned ``PauliLindbladMap`` objects as JSON data (their sparse terms), for records and re-runs."""
+    return [{"num_qubits": int(m.num_qubits),
+             "terms": [[str(p), [int(i) for i in idx], float(rate)] for p, idx, rate in m.to_sparse_list()]}
+            for m in maps]
+
+
+def maps_from_json(data: Sequence[dict[str, Any]]) -> list[Any]:
+    """The maps of :func:`maps_to_json`."""
+    from qiskit.quantum_info import PauliLindbladMap
+
+    return [PauliLindbladMap.from_sparse_list([tuple(t) for t in m["terms"]], num_qubits=m["num_qubits"])
+            for m in data]
+
+
+def attach_layer_noise(estimator: Any, v2_pubs: Sequence[tuple], maps: Sequence[dict[str, Any]] | None) -> Any:
+    """Give ``estimator`` the learned layer noise (JSON maps, in the order of its PUBs' unique layers)."""
+    if maps:
+        layers = estimator.find_unique_layers(list(v2_pubs))
+        if len(layers) != len(maps):
+            raise ExecutionError(f"the PUBs have {len(layers)} gate layers but the learned noise model {len(maps)}; "
+                                 "learn the layer noise again")
+        estimator.options.resilience.layer_noise_model = list(zip(layers, maps_from_json(maps)))
+    return estimator
+
+
 def executed_shots(resolved: dict[str, Any], shots: int) -> dict[str, Any]:
     """The shots Runtime really runs per binding and measurement basis for ``shots`` requested, from the
     resolved options (:func:`~qfl_qiskit.execution.runtime.resolved_options`).

@@ -287,11 +287,6 @@ class ExecutionSpec(Spec):
             raise ValueError("mode 'session' needs max_time (seconds) so an idle session cannot bill wall time")
         if self.mode == "job" and self.max_time is not None:
             raise ValueError("max_time applies to modes 'batch' and 'session', not 'job'")
-        rm = self.runtime_mitigation
-        if rm is not None and "zne" in rm.techniques and rm.runtime_amplifier == "pea":
-            raise ValueError("runtime_mitigation: PEA needs a layer noise model learned on boxed, twirled layers "
-                             "(Runtime's NoiseLearnerV3), which Runtime's client-side Estimator refuses to run "
-                             "without; use runtime_amplifier = \"gate_folding\"")
         if self.mitigation is not None and "rem" in self.mitigation.techniques:
             raise ValueError("mitigation 'rem' needs a readout model Runtime does not report; use "
                              'runtime_mitigation = {techniques = ["rem"]} (TREX) instead')

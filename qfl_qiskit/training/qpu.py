@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -318,18 +319,25 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
                            "history": history, "exact_before": exact_before, "finished": finished,
                            "stop_reason": stop_reason, "wall_time": wall, "isa": isa.entries})
 
+    learning: dict[str, Any] | None = None
+
     notify({"event": "qpu_start", "steps": len(plan), "done": done, "budget": budget, "projection": projection,
             "model": label})
     try:
         if not finished:
             stop_reason = None
             with rt.execution_mode(backend, ex.mode, ex.max_time) as mode_obj:
+                if needs_layer_noise(resolved) and done < len(plan):
+                    learning = learned_layer_noise(folder, settings, stepper.collect(plan[done][1]), mode_obj,
+                                                   runner)
+                    settings = replace(settings, layer_noise=learning["maps"])
+                    runner.settings = settings
                 while done < len(plan):
                     t0 = time.perf_counter()
                     epoch, rows = plan[done]
                     v2_pubs = stepper.collect(rows)
                     cost = jobs.cost_of(v2_pubs, settings)
-                    if budget is not None and _used(history) + cost["qpu_seconds"] > budget:
+                    if budget is not None and _used(history, learning) + cost["qpu_seconds"] > budget:
                         stop_reason = "budget reached"
                         break
                     record, result = runner.run(done + 1, v2_pubs, mode_obj, cost=cost,
@@ -342,7 +350,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
                     finished = done == len(plan)
                     save_state()
                     notify({"event": "qpu_step", "model": label, "step": done, "steps": len(plan), "loss": loss,
-                            "job_id": history[-1]["job_id"], "used_s": _used(history), "budget": budget})
+                            "job_id": history[-1]["job_id"], "used_s": _used(history, learning), "budget": budget})
         finished = done == len(plan)  # a stop at the budget can go on with a larger one (--resume)
         save_state()
     except RunStopped as exc:
@@ -352,15 +360,63 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     row = _finish(spec, model_spec, model, splits, folder, loss_fn=loss_fn, history=history, plan=plan,
                   exact_before=exact_before, init=init, settings=settings, isa=isa, stop_reason=stop_reason,
                   projection=projection, wall=wall, calibration=calibration_time(backend),
-                  submissions=runner.submissions)
+                  submissions=runner.submissions, learning=learning)
     notify({"event": "qpu_done", "model": label, "steps": done, "stop_reason": stop_reason})
     return row
 
 
-def _used(history: list[dict[str, Any]]) -> float:
-    """QPU seconds used so far: Runtime's figure per job where it reports one, else the estimate."""
-    return float(sum(r["qpu_seconds_reported"] if r["qpu_seconds_reported"] is not None else r["qpu_seconds_estimated"]
-                     for r in history))
+def _used(history: list[dict[str, Any]], learning: dict[str, Any] | None = None) -> float:
+    """QPU seconds used so far: Runtime's figure per job where it reports one, else the estimate (and the
+    reported time of the layer-noise learning job, for PEA)."""
+    steps = sum(r["qpu_seconds_reported"] if r["qpu_seconds_reported"] is not None else r["qpu_seconds_estimated"]
+                for r in history)
+    return float(steps + ((learning or {}).get("qpu_seconds_reported") or 0.0))
+
+
+LEARNING_FILE = "noise_learning.json"
+
+
+def needs_layer_noise(resolved: dict[str, Any]) -> bool:
+    """Whether the resolved Runtime options amplify learned noise (PEA) or cancel it (PEC)."""
+    res = resolved.get("resilience") or {}
+    return bool(res.get("pec_mitigation")) or bool(res.get("zne_mitigation") and
+                                                  (res.get("zne") or {}).get("amplifier") == "pea")
+
+
+def learned_layer_noise(folder: Path, settings: Any, v2_pubs: list[tuple], mode_obj: Any,
+                        runner: Any) -> dict[str, Any]:
+    """The run's layer noise model for PEA: learned once by Runtime's NoiseLearnerV3 in its own job (id in
+    ``noise_learning.json`` before the wait), then reused by every step; after a crash a finished model is read
+    back, a real learning job is fetched by id (not submitted again), a local one is learned again.
+
+    Raises:
+        RunInterrupted: Ctrl-C while the learning job runs.
+    """
+    from qfl_qiskit.atomic import atomic_write_json
+    from qfl_qiskit.runtime import records as store
+    from qfl_qiskit.training.qpu_jobs import RunInterrupted
+
+    path = folder / LEARNING_FILE
+    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if info is not None and info.get("status") == "DONE":
+        return info
+    if info is not None and info.get("job_id") and not settings.local:
+        job = runner.service().job(info["job_id"])
+    else:
+        layers, job = rt.learn_layer_noise(settings.estimator(mode_obj), v2_pubs, mode_obj)
+        info = {"job_id": job.job_id(), "status": "SUBMITTED", "backend": settings.backend.name,
+                "layers": len(layers), "local": settings.local, "submitted": store.now()}
+        atomic_write_json(path, info)
+    try:
+        result = job.result()
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"interrupted while the noise-learning job {info['job_id']} runs; `--resume` "
+                             f"{'learns again (local)' if settings.local else 'fetches it by id'}") from None
+    info = {**info, "status": "DONE", "finished": store.now(),
+            "maps": rt.maps_to_json(result.to_pauli_lindblad_maps()),
+            "qpu_seconds_reported": rt.reported_seconds(job, local=settings.local)}
+    atomic_write_json(path, info)
+    return info
 
 
 def _row(step: int, epoch: int, batch: int, loss: float, record: dict[str, Any], cost: dict[str, Any]) -> dict:
@@ -426,14 +482,16 @@ def _finish(spec: Any, model_spec: Any, model: Any, splits: Any, folder: Path, *
            "job_options": settings.record_options(),
            "qpu_seconds": {"budget": spec.execution.max_qpu_seconds, "projection": kw["projection"],
                            "estimated": float(sum(r["qpu_seconds_estimated"] for r in history)),
-                           "reported": float(sum(reported)) if reported else None, "used": _used(history),
+                           "reported": float(sum(reported)) if reported else None, "used": _used(history, kw["learning"]),
                            "note": ("local testing mode: no QPU ran; used = the estimate" if settings.local else
                                     "used = Runtime's reported usage per job, the estimate where none was given")},
-           "init_from": kw["init"], "exact_metrics": {"before": kw["exact_before"], "after": after}}
+           "init_from": kw["init"], "exact_metrics": {"before": kw["exact_before"], "after": after},
+           "noise_learning": ({k: v for k, v in kw["learning"].items() if k != "maps"} | {"file": LEARNING_FILE}
+                              if kw["learning"] else None)}
     record = make_record("training_run", specs={"train": spec, "model": model_spec}, seeds={"seed": spec.seed},
                          payload={**row, "history": history, "qpu": qpu,
                                   "estimator": {"estimator": "runtime", "backend": settings.backend.name}})
     save_record(record, folder / "record.json")
     plot_qpu_curve(record, folder / "learning_curve.png")
     return {**row, "qpu": {k: qpu[k] for k in ("backend", "steps_done", "steps_planned", "stop_reason")},
-            "exact_before": kw["exact_before"]["test"], "qpu_seconds_used": _used(history)}
+            "exact_before": kw["exact_before"]["test"], "qpu_seconds_used": _used(history, kw["learning"])}

@@ -229,7 +229,6 @@ case("qpu-precision-tiny", R, "from 0.001 to 1", t_DOT_toml=QPU + "precision = 0
 case("qpu-session-no-max-time", R, "max_time", t_DOT_toml=QPU + 'mode = "session"\n')
 case("qpu-noise", R, "backend's own noise", t_DOT_toml=QPU + 'noise = "n.toml"\n')
 case("qpu-rem-ours", R, "trex", t_DOT_toml=QPU + 'mitigation = {techniques = ["rem"]}\n')
-case("qpu-pea", R, "pea needs", t_DOT_toml=QPU + 'runtime_mitigation = {techniques = ["zne"], runtime_amplifier = "pea"}\n')
 case("qpu-budget-negative", R, "greater than", t_DOT_toml=QPU + "max_qpu_seconds = -5\n")
 case("qpu-budget-nan", R, "finite", t_DOT_toml=QPU + "max_qpu_seconds = nan\n")
 case("qpu-steps-bool", R, "true/false", t_DOT_toml=QPU + "steps = true\n".replace("steps", "job_retries"))
