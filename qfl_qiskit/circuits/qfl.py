@@ -31,11 +31,24 @@ def qfl_layout(spec: QFLSpec) -> tuple[int, int]:
     return k, k + 1
 
 
-def build_qfl(spec: QFLSpec) -> QnnCircuit:
+def gray_angles(angles: list, order: tuple[int, ...]) -> list:
+    """The per-branch angles of the same uniformly controlled rotation when its controls are listed in ``order``.
+
+    With controls ``[q_order[0], q_order[1], ...]`` branch i' has bit j = the state of qubit ``order[j]``; it is the
+    branch i of the original listing whose bit ``order[j]`` is bit j of i'.
+    """
+    k = len(order)
+    return [angles[sum(((ip >> j) & 1) << order[j] for j in range(k))] for ip in range(1 << k)]
+
+
+def build_qfl(spec: QFLSpec, *, control_order: tuple[int, ...] | None = None) -> QnnCircuit:
     """Build the parameterized QFL circuit for a spec.
 
     Args:
         spec: The QFL spec.
+        control_order: The index qubits in the Gray-code order of each S(x)'s decomposition: the first is the
+            control of half its CX, the second of a quarter... Every order gives the same unitary (the angles are
+            permuted to match); the native transpilation picks the one that fits the device. Default: 0, 1, ...
 
     Returns:
         A :class:`QnnCircuit` with inputs ``x`` (M*D, modality-major: x[m*D + d]), weights ``theta``
@@ -50,14 +63,19 @@ def build_qfl(spec: QFLSpec) -> QnnCircuit:
     theta = ParameterVector("theta", spec.degree * spec.layers * 3 * n)
     angles = [x[i] for i in range(num_features)] + [CONSTANT_SLOT_ANGLE] * ((1 << k) - num_features)
 
+    order = tuple(control_order) if control_order is not None else tuple(range(k))
+    if sorted(order) != list(range(k)):
+        raise ValueError(f"control_order must be a permutation of 0..{k - 1}, got {order}")
+    angles = gray_angles(angles, order)
     qc.h(range(k))
     weights = iter(theta)
     # "star": the value qubit first, so entangler_pairs gives CX(value, index j) for every j
-    order = [k, *range(k)] if spec.entanglement == "star" else list(range(n))
+    qubit_order = [k, *range(k)] if spec.entanglement == "star" else list(range(n))
     for _ in range(spec.degree):
-        append_ucry(qc, angles, controls=list(range(k)), target=k)
+        append_ucry(qc, angles, controls=list(order), target=k)
         append_layers(
-            qc, weights, order, layers=spec.layers, rotations=("rx", "ry", "rz"), entanglement=spec.entanglement
+            qc, weights, qubit_order, layers=spec.layers, rotations=("rx", "ry", "rz"),
+            entanglement=spec.entanglement
         )
     observables = random_pauli_strings(n, spec.observables, seed=spec.observable_seed)
     metadata = {
@@ -71,5 +89,8 @@ def build_qfl(spec: QFLSpec) -> QnnCircuit:
         "degree": spec.degree,
         "weight_groups": {f"U{p + 1}": [p * spec.layers * 3 * n, (p + 1) * spec.layers * 3 * n] for p in range(spec.degree)},
         "observables": [op.paulis[0].to_label() for op in observables],
+        "control_order": list(order),
     }
+    # the spec travels with the circuit, so a transpiler can rebuild it in another Gray-code order (same unitary)
+    qc.metadata = {"qfl_spec": spec.model_dump(mode="json"), "control_order": list(order)}
     return QnnCircuit(qc, x, theta, observables, metadata)

@@ -172,15 +172,18 @@ def _report_table(spec: QFLSpec | MMASpec, reports: list) -> Table:
     """Ranked backends, sized to fit an 80-column terminal (full figures are in the JSON record)."""
     table = compact_table(
         f"{spec.kind.upper()} {spec.spec_id}: best transpilation per backend, ranked by ESP",
-        caption="2q: two-qubit gates; us: scheduled duration; gain: ESP over the default (level 3, seed 0)",
+        caption="2q: two-qubit gates (preset: the preset pass manager's best); us: scheduled duration; gain: ESP "
+                "over the default (level 3, seed 0); kept: native (placement + bridges) or preset O/seed",
     )
-    for col in ("backend", "2q", "2q depth", "depth", "swaps", "us", "ESP", "gain", "O/seed"):
+    for col in ("backend", "2q", "preset", "2q depth", "swaps", "us", "ESP", "gain", "kept"):
         table.add_column(col, justify="left" if col == "backend" else "right", no_wrap=True)
     for r in reports:
         dur = "-" if r.estimated_duration_s is None else f"{r.estimated_duration_s * 1e6:.1f}"
+        kept = "native" if r.strategy == "native" else f"{r.optimization_level}/{r.seed}"
+        preset = "-" if r.preset_two_qubit_count is None else str(r.preset_two_qubit_count)
         table.add_row(
-            r.backend, str(r.two_qubit_count), str(r.two_qubit_depth), str(r.depth), str(r.swaps), dur,
-            f"{r.esp:.4f}", f"{(r.esp_gain - 1) * 100:+.2f}%", f"{r.optimization_level}/{r.seed}",
+            r.backend, str(r.two_qubit_count), preset, str(r.two_qubit_depth), str(r.swaps), dur,
+            f"{r.esp:.4f}", f"{(r.esp_gain - 1) * 100:+.2f}%", kept,
         )
     return table
 
@@ -191,6 +194,8 @@ def transpile_report(
     backend: list[str] = typer.Option(DEFAULT_BACKENDS, "--backend", "-b", help="Backend name; repeat for more."),
     optimization_level: int = typer.Option(3, "--optimization-level", "-O", help="Preset pass-manager level 0-3."),
     seeds: int = typer.Option(8, "--seeds", help="Number of seed_transpiler values swept per backend."),
+    strategy: str = typer.Option("all", "--strategy", help="preset (Qiskit's preset pass manager), native "
+                                 "(QFL/MMA-aware placement, bridges instead of SWAPs) or all (both, best kept)."),
     json_path: Path | None = typer.Option(None, "--json", help="Record path (default results/transpile_*.json)."),
     plot_path: Path | None = typer.Option(None, "--plot", help="PNG path (default: beside the JSON record)."),
     present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
@@ -202,7 +207,8 @@ def transpile_report(
     _check_suffix(plot_path, ".png", "--plot")
     tspec = validate(
         TranspileSpec,
-        {"backends": tuple(backend), "optimization_level": optimization_level, "seeds": seeds},
+        {"backends": tuple(backend), "optimization_level": optimization_level, "seeds": seeds,
+         "strategy": strategy},
         source="command line",
     )
     spec, qnn = _load(spec_file, present)

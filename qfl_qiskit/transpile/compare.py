@@ -48,7 +48,8 @@ def compare_backends(
     out = []
     for name, b in zip(spec.backends, backends):
         out.append(
-            transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds, name=name)
+            transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds, name=name,
+                            strategy=spec.strategy)
         )
         if on_backend_done is not None:
             on_backend_done(name)

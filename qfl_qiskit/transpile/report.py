@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 BASELINE = (3, 0)  # (optimization level, seed_transpiler) of the default that the sweep must not fall below
 
 
+#: Transpilation strategies: Qiskit's preset pass manager (seed sweep), the QFL/MMA-aware native layout and
+#: routing of :mod:`qfl_qiskit.transpile.native`, or both with the best kept.
+STRATEGIES = ("preset", "native", "all")
+
+
 class Candidate(BaseModel):
     """One transpilation in the sweep."""
 
+    strategy: str = "preset"
+    detail: str | None = None  # native: the Gray-code variant and the placement
     optimization_level: int
     seed: int
     esp: float
@@ -37,6 +44,10 @@ class Candidate(BaseModel):
 class TranspileReport(BaseModel):
     """What a circuit costs on one backend, for the best candidate of the sweep."""
 
+    strategy: str = "preset"  # of the kept candidate
+    strategy_detail: str | None = None
+    preset_two_qubit_count: int | None = None  # the best preset candidate's, for the native strategy's gain
+    preset_esp: float | None = None
     backend: str
     backend_qubits: int
     basis_gates: list[str]
@@ -80,15 +91,21 @@ def transpile_sweep(
     optimization_level: int = 3,
     seeds: int = 8,
     name: str | None = None,
+    strategy: str = "preset",
 ) -> tuple[QuantumCircuit, TranspileReport]:
-    """Transpile ``circuit`` for ``backend`` with seeds 0..seeds-1 (plus the level-3 seed-0 default); keep the best.
+    """Transpile ``circuit`` for ``backend``; keep the candidate with the best ESP.
+
+    The candidates: the preset pass manager with seeds 0..seeds-1 (plus the level-3 seed-0 default, always, so the
+    kept circuit is never worse than it), and with ``strategy`` "native" or "all" the QFL/MMA-aware placements of
+    :mod:`qfl_qiskit.transpile.native` (SWAP-free, bridged, then optimised at level 3).
 
     Args:
         circuit: The logical, parameterized circuit.
         backend: Target backend.
         optimization_level: Preset level 0-3 for the sweep.
-        seeds: Number of ``seed_transpiler`` values.
+        seeds: Number of ``seed_transpiler`` values ("native": only the default is kept as the fallback).
         name: Name to report the backend under (the name the user resolved it by); default ``backend.name``.
+        strategy: "preset", "native" or "all" (:data:`STRATEGIES`).
 
     Returns:
         The best ISA circuit (highest ESP; ties go to fewer two-qubit gates, then the earlier candidate) and its
@@ -106,11 +123,15 @@ def transpile_sweep(
             f"circuit needs {circuit.num_qubits} qubits but {name} has {backend.num_qubits}; "
             "choose a larger backend or a smaller spec"
         )
-    runs = [(optimization_level, s) for s in range(seeds)]
+    if strategy not in STRATEGIES:
+        raise BackendError(f"unknown transpile strategy '{strategy}'; use {', '.join(STRATEGIES)}")
+    runs = [(optimization_level, s) for s in range(seeds)] if strategy != "native" else []
     if BASELINE not in runs:
         runs.append(BASELINE)
     results: list[tuple[Candidate, QuantumCircuit, dict[str, Any]]] = []
     start = time.perf_counter()
+    if strategy != "preset":
+        results.extend(_native(circuit, backend))
     for level, seed in runs:
         t0 = time.perf_counter()
         pm = generate_preset_pass_manager(optimization_level=level, backend=backend, seed_transpiler=seed)
@@ -128,9 +149,15 @@ def transpile_sweep(
         results.append((cand, isa, metrics))
     total = time.perf_counter() - start
     best_cand, best_isa, best = max(results, key=lambda r: (r[0].esp, -r[0].two_qubit_count))
-    baseline = next(c for c, _, _ in results if (c.optimization_level, c.seed) == BASELINE)
+    baseline = next(c for c, _, _ in results
+                    if c.strategy == "preset" and (c.optimization_level, c.seed) == BASELINE)
+    preset = max((r for r in results if r[0].strategy == "preset"), key=lambda r: (r[0].esp, -r[0].two_qubit_count))
     layout = best_isa.layout
     report = TranspileReport(
+        strategy=best_cand.strategy,
+        strategy_detail=best_cand.detail,
+        preset_two_qubit_count=preset[0].two_qubit_count,
+        preset_esp=preset[0].esp,
         backend=name,
         backend_qubits=backend.num_qubits,
         basis_gates=sorted(backend.operation_names),
@@ -151,6 +178,26 @@ def transpile_sweep(
         **best,
     )
     return best_isa, report
+
+
+def _native(circuit: QuantumCircuit, backend: BackendV2) -> list[tuple[Candidate, QuantumCircuit, dict[str, Any]]]:
+    """Candidates of the native strategy (none when the circuit has no SWAP-free placement on the backend)."""
+    from qfl_qiskit.transpile.native import native_candidates
+
+    out = []
+    t0 = time.perf_counter()
+    try:
+        found = native_candidates(circuit, backend)
+    except ValueError:  # gates the native router does not handle (3-qubit gates, non-CX at distance 2)
+        return []
+    seconds = (time.perf_counter() - t0) / max(1, len(found))
+    for detail, isa in found:
+        metrics = circuit_metrics(isa, backend.target)
+        cand = Candidate(strategy="native", detail=detail, optimization_level=3, seed=0, esp=metrics["esp"],
+                         two_qubit_count=metrics["two_qubit_count"], depth=metrics["depth"], swaps=0,
+                         seconds=seconds)
+        out.append((cand, isa, metrics))
+    return out
 
 
 def rank_backends(reports: list[TranspileReport]) -> list[TranspileReport]:
