@@ -46,15 +46,15 @@ class TrainingProgress:
             key = "val_loss" if self.monitor == "loss" else f"val_{self.monitor}"
             self._val = f"{event[key]:.3f}"
         elif kind == "qpu_start":
-            budget = f" of {event['budget']:g}" if event["budget"] else ""
+            budget = f"/{event['budget']:g}" if event["budget"] else ""
             self._budget = budget
             self._tasks[model] = self._progress.add_task(f"{model} on device", total=event["steps"],
                                                          completed=event["done"], status="transpiled; step 1 "
                                                          "collecting" if not event["done"] else "resuming")
         elif kind == "qpu_step":
             self._progress.update(self._tasks[model], completed=event["step"],
-                                  status=f"loss {event['loss']:.3f}  job {event['job_id'][:12]}  QPU s "
-                                  f"{event['used_s']:.1f}{self._budget}")
+                                  status=f"loss {event['loss']:.3f} job {event['job_id'][:8]} QPU "
+                                  f"{event['used_s']:.0f}{self._budget}s")
         elif kind == "qpu_done" and model in self._tasks:
             why = event["stop_reason"]
             self._progress.update(self._tasks[model], status=f"{event['steps']} steps" + (f" ({why})" if why else ""))

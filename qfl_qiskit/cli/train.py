@@ -38,6 +38,10 @@ def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list
     spec = load_train_spec(spec_file)  # a bad spec is refused before torch and the data layer are imported
     if init_from is not None:
         spec = with_init_from(spec, init_from, source=str(spec_file))
+    if spec.execution.estimator == "runtime":  # what can be checked without the data, before loading it
+        from qfl_qiskit.training.qpu import precheck
+
+        precheck(spec, only=only)
     from qfl_qiskit.cli.progress import TrainingProgress
     from qfl_qiskit.training import prepare_data, train_models
 
@@ -107,18 +111,26 @@ def train(
                                                         "(a device step cut off mid-job gets that job's result)."),
     model: list[str] = typer.Option(None, "--model", help="Train only the model with this label (repeatable)."),
     init_from: Path = typer.Option(None, "--from", help="Device runs: start from the weights of this trained run "
-                                                        "folder (results/<run>), e.g. one trained exactly."),
+                                                        "folder (results/<run>), e.g. one trained exactly; "
+                                                        "replaces the spec's init_from."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Device runs: transpile and estimate the QPU time of the "
                                                           "whole run; submit nothing, write nothing."),
 ) -> None:
     """Train the model(s) of a spec; writes checkpoints, weights, records and learning curves.
 
-    With ``[execution] estimator = "runtime"`` every optimisation step is one Runtime job on the backend.
+    With estimator = "runtime" in the spec's execution table, every optimisation step is one Runtime job on
+    the backend.
     """
     record = run_training(spec_file, results_dir=results_dir, resume=resume, only=model or None,
                           init_from=init_from, dry_run=dry_run)
     if dry_run:
         console.print(estimate_table(record, title=f"{spec_file}: estimate of the device run (nothing submitted)"))
+        for row in record["payload"]["models"]:
+            for entry in row.get("isa", []):
+                r = entry["report"]
+                console.print(f"{row['label']}: transpiled for {r['backend']}: {r['two_qubit_count']} two-qubit "
+                              f"gates, 2q depth {r['two_qubit_depth']}, ESP {r['esp']:.3f} (seed {r['seed']} of "
+                              f"{len(r['candidates'])} candidates)", markup=False)
         return
     run = record["specs"]["train"]["name"]
     if record["specs"]["train"]["execution"]["estimator"] == "runtime":

@@ -98,10 +98,15 @@ def init_weights(model: Any, model_spec: Any, source: str, *, dims: Any, num_cla
     trained, saved = load_model(path)
     theirs = {k: v for k, v in saved["model_spec"].items() if k != "label"}
     ours = {k: v for k, v in model_spec.model_dump(mode="json").items() if k != "label"}
-    if theirs != ours or list(saved["dims"]) != list(dims) or saved["num_classes"] != num_classes:
-        raise SpecError(f"init_from {path}: that model ({saved['model_spec']['name']}, dims {saved['dims']}, "
-                        f"{saved['num_classes']} classes) is not the one this spec trains ({model_spec.name}, dims "
-                        f"{list(dims)}, {num_classes} classes); use the same [model] settings and data")
+    diffs = [f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in sorted(set(theirs) | set(ours))
+             if theirs.get(k) != ours.get(k)]
+    if list(saved["dims"]) != list(dims):
+        diffs.append(f"modality dims {list(saved['dims'])} there, {list(dims)} here")
+    if saved["num_classes"] != num_classes:
+        diffs.append(f"{saved['num_classes']} classes there, {num_classes} here")
+    if diffs:
+        raise SpecError(f"init_from {path}: that model is not the one this spec trains ({'; '.join(diffs[:3])}); "
+                        "use the same [model] settings and data")
     model.load_state_dict(trained.state_dict())
     return {"path": str(path), "sha256": _file_sha(path), "label": saved["label"],
             "train_spec_id": saved["spec"].spec_id}
@@ -262,6 +267,10 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     state = (load_checkpoint(checkpoint, fingerprint=fingerprint, required=QPU_CHECKPOINT_KEYS,
                              fresh_hint="train without --resume to start over")
              if resume and checkpoint.exists() else None)
+    if state is None and ((folder / "jobs").is_dir() and any((folder / "jobs").glob("step*.json"))
+                          or checkpoint.exists()):
+        raise SpecError(f"{folder} already holds a device run (its job records are the receipts of QPU time and "
+                        "are never overwritten): add --resume to continue it, or give the spec another name")
     exact_before = state["exact_before"] if state else _exact_metrics(model, splits, loss_fn)
 
     isa = _Isa(backend, seeds=ex.transpile_seeds, name=ex.backend)
@@ -279,13 +288,15 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     plan = plan_steps(len(splits.train.labels), batch_size=spec.optim.batch_size, epochs=spec.optim.epochs,
                       seed=spec.seed, limit=ex.steps)
     history: list[dict[str, Any]] = []
-    done, wall, stop_reason, finished = 0, 0.0, None, False
+    done, wall, stop_reason, finished, resumed_from = 0, 0.0, None, False, 0
     if state:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         _set_rng(model, state["rng"])
         history, done, wall = state["history"], state["step"], state["wall_time"]
-        stop_reason, finished = state["stop_reason"], state["finished"]
+        stop_reason = state["stop_reason"]
+        finished = done >= len(plan)  # more steps (a resumable change) reopen a finished run
+        resumed_from = done
     stepper = _Stepper(model, step_est, splits.train, loss_fn)
 
     budget = ex.max_qpu_seconds
@@ -360,7 +371,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     row = _finish(spec, model_spec, model, splits, folder, loss_fn=loss_fn, history=history, plan=plan,
                   exact_before=exact_before, init=init, settings=settings, isa=isa, stop_reason=stop_reason,
                   projection=projection, wall=wall, calibration=calibration_time(backend),
-                  submissions=runner.submissions, learning=learning)
+                  submissions=runner.submissions, learning=learning, resumed_from=resumed_from)
     notify({"event": "qpu_done", "model": label, "steps": done, "stop_reason": stop_reason})
     return row
 
@@ -467,7 +478,8 @@ def _finish(spec: Any, model_spec: Any, model: Any, splits: Any, folder: Path, *
     row = {"label": model_spec.display, "model": model_spec.name, "quantum": True,
            "fusion_parameters": model.fusion_parameters, "total_parameters": model.total_parameters,
            "test": after["test"], "best_epoch": len(history), "epochs_run": len(kw["plan"]),
-           "stopped_early": kw["stop_reason"] is not None, "train_seconds": kw["wall"], "resumed_from": 0,
+           "stopped_early": kw["stop_reason"] is not None, "train_seconds": kw["wall"],
+           "resumed_from": kw["resumed_from"],
            "circuit": {"num_qubits": model.layers()[0].qnn.circuit.num_qubits,
                        "spec": model.spec.model_dump(mode="json"), "spec_id": model.spec.spec_id}}
     qpu = {"backend": settings.backend.name, "local": settings.local, "calibration_time": kw["calibration"],
@@ -495,3 +507,24 @@ def _finish(spec: Any, model_spec: Any, model: Any, splits: Any, folder: Path, *
     plot_qpu_curve(record, folder / "learning_curve.png")
     return {**row, "qpu": {k: qpu[k] for k in ("backend", "steps_done", "steps_planned", "stop_reason")},
             "exact_before": kw["exact_before"]["test"], "qpu_seconds_used": _used(history, kw["learning"])}
+
+
+def precheck(spec: Any, *, only: list[str] | None = None) -> None:
+    """What a device run can be refused for before its data is loaded: classical models, a missing ``init_from``,
+    an unknown backend.
+
+    Raises:
+        SpecError: A classical model or a missing ``init_from`` folder.
+        BackendError: The backend cannot be resolved.
+    """
+    from qfl_qiskit.transpile import resolve_backend
+
+    for m in spec.models:
+        if (not only or m.display in only) and m.name not in ("qfl", "mma"):
+            raise SpecError(f"model '{m.display}' is classical: estimator 'runtime' trains qfl and mma models only; "
+                            "train classical ones in a spec with the exact estimator")
+    source = spec.execution.init_from
+    if source and not Path(source).is_dir():
+        raise SpecError(f"init_from {source}: no such folder; train it first (e.g. `make quickstart` writes "
+                        "results/quickstart) or give a run folder written by `qfl train`")
+    resolve_backend(spec.execution.backend)

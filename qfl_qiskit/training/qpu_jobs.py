@@ -240,8 +240,8 @@ class StepRunner:
             for a, p in zip(values, v2_pubs))
         if not same:
             raise RunStopped(f"job record {record['record_id']} of step {step} holds other parameter values than "
-                             "this run computes (a changed checkpoint or data file); move the jobs/ folder "
-                             "away or train again without --resume")
+                             "this run computes (a changed checkpoint or data file since it was submitted); "
+                             "restore them, or train under another spec name")
 
 
 def _last_error(record: dict[str, Any] | None) -> str:
@@ -263,10 +263,10 @@ def _session_closed(message: str) -> bool:
 
 def _interrupted(record: dict[str, Any], records_dir: Path, step: int) -> str:
     rid, job_id = record["record_id"], (record.get("job_ids") or ["?"])[0]
+    kept = "no step had finished" if step == 1 else f"the checkpoint of step {step - 1} is kept"
     if record["local"]:
         return (f"interrupted during step {step}: the local testing mode job {job_id} stopped with this process "
-                "(nothing billed); the checkpoint of the step before is kept: `--resume` runs the step again with "
-                "the same seed")
+                f"(nothing billed); {kept}: `--resume` runs the step again with the same seed")
     return (f"interrupted while job {job_id} of step {step} is queued or running on {record['backend']}: it is "
             f"still billed when it runs. `qfl train SPEC --resume` fetches its result by id (no second job); "
             f"`qfl jobs cancel {rid} --records-dir {records_dir}` cancels it")

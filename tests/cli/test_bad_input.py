@@ -233,7 +233,7 @@ case("qpu-budget-negative", R, "greater than", t_DOT_toml=QPU + "max_qpu_seconds
 case("qpu-budget-nan", R, "finite", t_DOT_toml=QPU + "max_qpu_seconds = nan\n")
 case("qpu-steps-bool", R, "true/false", t_DOT_toml=QPU + "steps = true\n".replace("steps", "job_retries"))
 case("qpu-backend-unknown", R, "fake_nowhere", t_DOT_toml=QPU.replace("fake_manila", "fake_nowhere"))
-case("qpu-init-missing", R, "no model.pt", t_DOT_toml=QPU + 'init_from = "results/none"\n')
+case("qpu-init-missing", R, "no such folder", t_DOT_toml=QPU + 'init_from = "results/none"\n')
 case("qpu-classical-model", R, "classical",
      t_DOT_toml=QPU.replace('name = "qfl"\ndegree = 1\nobservables = 2', 'name = "concat"'))
 case("qpu-budget-exceeded", R, "exceeds max_qpu_seconds", t_DOT_toml=QPU + "max_qpu_seconds = 0.001\n")

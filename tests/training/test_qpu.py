@@ -436,3 +436,18 @@ def test_a_job_cut_off_before_its_id_was_recorded_is_found_by_its_tag(tmp_path):
                  specs={}, info={}, cost={})
     other.run(1, pubs, MANILA, cost={}, info={})
     assert calls.calls == 1
+
+
+def test_a_second_run_under_the_same_name_is_refused_up_front_and_changes_nothing(tmp_path, splits):
+    run(make_spec(steps=1), tmp_path, splits)
+    folder = tmp_path / "tiny_qpu" / "qfl"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    changed = make_spec(steps=1).model_copy(update={"optim": make_spec().optim.model_copy(update={"lr": 0.01})})
+    with pytest.raises(SpecError, match="already holds a device run.*--resume"):
+        run(changed, tmp_path, splits)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    # the same spec resumed with one step more: the record says where it resumed from
+    train_models(make_spec(steps=2), out_dir=tmp_path, splits=splits, resume=True,  # one step more
+                 hooks=Hooks(sleep=lambda s: None))
+    saved = json.loads((folder / "record.json").read_text())["payload"]
+    assert saved["resumed_from"] == 1 and saved["qpu"]["steps_done"] == 2
