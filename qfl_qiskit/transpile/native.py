@@ -238,6 +238,9 @@ def variants(circuit: QuantumCircuit) -> list[tuple[str, QuantumCircuit]]:
     if k > 5:  # 720 orders and more: the search would cost more than it saves
         return out
     by_name = {p.name: p for p in circuit.parameters}
+    rebuilt = build_qfl(spec, control_order=tuple(meta.get("control_order", range(k)))).circuit
+    if {p.name for p in rebuilt.parameters} != set(by_name) or len(rebuilt.data) != len(circuit.data):
+        return out  # derived from a QFL (a shift plan, a bound or edited copy): only the circuit as it is
     for order in itertools.permutations(range(k)):
         if list(order) == list(meta.get("control_order", range(k))):
             continue

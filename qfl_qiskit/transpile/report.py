@@ -91,7 +91,7 @@ def transpile_sweep(
     optimization_level: int = 3,
     seeds: int = 8,
     name: str | None = None,
-    strategy: str = "preset",
+    strategy: str = "all",
 ) -> tuple[QuantumCircuit, TranspileReport]:
     """Transpile ``circuit`` for ``backend``; keep the candidate with the best ESP.
 
@@ -185,6 +185,8 @@ def _native(circuit: QuantumCircuit, backend: BackendV2) -> list[tuple[Candidate
     from qfl_qiskit.transpile.native import native_candidates
 
     out = []
+    if getattr(backend, "coupling_map", None) is None:  # all-to-all (simulators): nothing to place or route
+        return out
     t0 = time.perf_counter()
     try:
         found = native_candidates(circuit, backend)
