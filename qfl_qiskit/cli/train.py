@@ -240,6 +240,8 @@ def evaluate_cmd(
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Aer sampling seed."),
     transpile_seeds: int = typer.Option(4, "--transpile-seeds", min=1, max=256,
                                         help="Transpiler seeds tried per circuit."),
+    strategy: str = typer.Option("all", "--strategy", help="Transpilation: preset, native (QFL/MMA-aware "
+                                 "placement, bridges) or all (both, best ESP kept; the record says which)."),
     mitigation: str = typer.Option("none", "--mitigation",
                                    help="none, zne, rem, ddd or combinations like zne+rem (ZNE: random gate folding "
                                         "at 1, 2, 3, Richardson; DDD: X-X in idle windows, needs --backend)."),
@@ -253,6 +255,10 @@ def evaluate_cmd(
 
     if backend is None and noise is None:
         raise SpecError("give --backend (its calibration is the noise model) and/or --noise NOISE.toml")
+    from qfl_qiskit.transpile.report import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        raise SpecError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{strategy}'")
     noise_spec = load_noise_spec(noise) if noise is not None else None
     from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.specs import validate
@@ -267,7 +273,7 @@ def evaluate_cmd(
         splits = prepare_data(spec)
         out = evaluate_noisy(model, splits.test, num_classes=splits.num_classes, backend=backend,
                              noise=noise_spec, shots=shots, seed=seed, transpile_seeds=transpile_seeds,
-                             mitigation=mitigation_spec)
+                             mitigation=mitigation_spec, strategy=strategy)
     console.print(noisy_table(saved["label"], out))
     folder = model_file.parent
     path = folder / f"evaluate_{backend or 'noise'}_{utc_stamp()}.json"

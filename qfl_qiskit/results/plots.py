@@ -121,7 +121,8 @@ def render_qpu_curve(record: dict[str, Any]) -> bytes:
 
 
 def render_transpile_comparison(record: dict[str, Any]) -> bytes:
-    """Bar charts comparing backends on two-qubit count, depth and ESP from a transpile-report record.
+    """Bar charts comparing backends on two-qubit count (with the preset's best beside the kept one), two-qubit
+    depth, scheduled duration and ESP, from a transpile-report record.
 
     Args:
         record: A record of type "transpile_report" (payload ``reports``: one per backend).
@@ -133,25 +134,34 @@ def render_transpile_comparison(record: dict[str, Any]) -> bytes:
     reports = record["payload"]["reports"]
     names = [r["backend"] for r in reports]
     panels = [
-        ("two_qubit_count", "two-qubit gates"),
-        ("depth", "depth"),
-        ("esp", "estimated success probability"),
+        ("two_qubit_count", "two-qubit gates", "gates"),
+        ("two_qubit_depth", "two-qubit depth", "layers"),
+        ("estimated_duration_s", "scheduled duration", "microseconds"),
+        ("esp", "estimated success probability", "ESP"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), constrained_layout=True)
-    for ax, (key, label) in zip(axes, panels):
-        values = [r[key] for r in reports]
-        bars = ax.bar(names, values, color="#4c72b0")
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), constrained_layout=True)
+    for ax, (key, title, unit) in zip(axes, panels):
+        raw = [r.get(key) for r in reports]
+        values = [(v or 0.0) * 1e6 if key == "estimated_duration_s" else (v or 0) for v in raw]
+        bars = ax.bar(names, values, color="#4c72b0", label="kept")
         if key == "esp":
             base = [r["baseline_esp"] for r in reports]
-            ax.scatter(names, base, color="#dd8452", zorder=3, label="level 3, seed 0")
+            ax.scatter(names, base, color="#dd8452", zorder=3, label="preset level 3, seed 0")
             ax.set_ylim(0, 1)
-            ax.legend(loc="lower right", fontsize=8)
-        ax.bar_label(bars, fmt="%.3g" if key == "esp" else "%d", fontsize=8)
-        ax.set_title(label)
+            ax.legend(loc="lower right", fontsize=7)
+        if key == "two_qubit_count" and any(r.get("preset_two_qubit_count") for r in reports):
+            preset = [r.get("preset_two_qubit_count") or 0 for r in reports]
+            ax.scatter(names, preset, color="#dd8452", marker="_", s=300, zorder=3, label="preset's best")
+            ax.legend(loc="lower right", fontsize=7)
+        ax.bar_label(bars, fmt="%.3g" if key in ("esp", "estimated_duration_s") else "%d", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
         ax.tick_params(axis="x", rotation=30)
     circuit = record["specs"].get("circuit", {})
+    kept = ", ".join(f"{r['backend']}: {r.get('strategy', 'preset')}" for r in reports)
     fig.suptitle(f"{circuit.get('kind', 'circuit')} {circuit.get('spec_id', '')}: best of "
-                 f"{record['specs']['transpile']['seeds']} seeds per backend")
+                 f"{record['specs']['transpile']['seeds']} preset seeds and the native placements ({kept})",
+                 fontsize=9)
     return _png(fig)
 
 

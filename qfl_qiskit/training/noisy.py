@@ -12,7 +12,8 @@ from qfl_qiskit.training.loop import evaluate
 
 def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: str | None = None,
                    noise: Any = None, shots: int | None = 4000, seed: int = 0, transpile_seeds: int = 4,
-                   batch_size: int = 512, mitigation: Any = None, schedule: bool = False) -> dict[str, Any]:
+                   batch_size: int = 512, mitigation: Any = None, schedule: bool = False,
+                   strategy: str = "all") -> dict[str, Any]:
     """Metrics of a trained quantum model, exact and under noise, on the same data.
 
     With ``backend``, every circuit the model runs is transpiled for it (best of ``transpile_seeds`` seeds, see
@@ -32,6 +33,8 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         batch_size: Samples per estimator call.
         mitigation: A :class:`~qfl_qiskit.specs.mitigation.MitigationSpec` applied around the noisy estimator.
         schedule: Schedule the transpiled circuits with idle delays (idle-time noise; implied by DDD).
+        strategy: Transpilation strategy (:data:`~qfl_qiskit.transpile.report.STRATEGIES`); the reports say which
+            candidate was kept.
 
     Returns:
         ``{"exact": metrics, "noisy": metrics, "backend", "calibration_time", "noise", "shots",
@@ -62,7 +65,7 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         calibration = calibration_time(target)
 
         def transpile(circuit: Any) -> Any:
-            isa, report = transpile_sweep(circuit, target, seeds=transpile_seeds, name=backend)
+            isa, report = transpile_sweep(circuit, target, seeds=transpile_seeds, name=backend, strategy=strategy)
             reports.append(report.model_dump(mode="json"))
             return isa
 
@@ -89,6 +92,7 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         "seed": seed,
         "mitigation": mitigation.model_dump(mode="json") if mitigation is not None else None,
         "transpile": reports,
+        "transpile_strategy": strategy,
         "estimator_calls": sum(layer.calls for layer in model.layers()),
         "seconds": time.perf_counter() - t0,
     }
