@@ -80,6 +80,11 @@ def _file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+#: How the study transpiles (``transpile_sweep``'s strategy); part of every cell's fingerprint, so cells of a study
+#: begun with another transpilation are computed again rather than mixed with these.
+STUDY_TRANSPILE = "all"
+
+
 def cell_fingerprint(spec: NoiseStudySpec, cell: dict[str, Any]) -> str:
     """What a cell's result depends on: the spec's shared settings, the cell's own values and the content of the
     files it reads (circuit spec or training spec, parametric noise spec). Stored in every cell; a resumed cell
@@ -98,7 +103,7 @@ def cell_fingerprint(spec: NoiseStudySpec, cell: dict[str, Any]) -> str:
     if spec.noise.parametric:
         files["noise"] = _file_digest(spec.noise.parametric)
     own = {k: v for k, v in cell.items() if k not in ("id", "fingerprint")}
-    text = json.dumps({"shared": shared, "cell": own, "files": files}, sort_keys=True)
+    text = json.dumps({"shared": shared, "cell": own, "files": files, "transpile": STUDY_TRANSPILE}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -167,7 +172,7 @@ def _expectation_cell(spec: NoiseStudySpec, cell: dict[str, Any]) -> dict[str, A
     if key not in _CACHE:
         qnn = build_circuit(load_circuit_spec(cell["target"]))
         isa, report = transpile_sweep(qnn.circuit, resolve_backend(spec.noise.backend), seeds=2,
-                                      name=spec.noise.backend)
+                                      name=spec.noise.backend, strategy=STUDY_TRANSPILE)
         _CACHE[key] = (qnn, isa, report)
     qnn, isa, report = _CACHE[key]
     observables = list(qnn.observables)
@@ -206,7 +211,8 @@ def _model_cell(spec: NoiseStudySpec, cell: dict[str, Any], out_dir: Path) -> di
     noise = _noise(spec, cell["scale"])
     out = evaluate_noisy(model, data, num_classes=saved["num_classes"], backend=spec.noise.backend, noise=noise,
                          shots=spec.shots, seed=cell["seed"], transpile_seeds=2,
-                         mitigation=spec.mitigation(cell["mitigation"]), schedule=spec.scheduled)
+                         mitigation=spec.mitigation(cell["mitigation"]), schedule=spec.scheduled,
+                         strategy=STUDY_TRANSPILE)
     result = {"exact": out["exact"], "noisy": out["noisy"], "samples": n, "seconds": out["seconds"],
               "calibration_time": out["calibration_time"]}
     if spec.model.finetune_epochs:
