@@ -51,6 +51,9 @@ def evaluate_noisy(model: Any, data: TensorData, *, num_classes: int, backend: s
         raise SpecError(f"model '{model.name}' has no quantum circuit; noisy evaluation applies to qfl and mma")
     if backend is None and noise is None:
         raise SpecError("give a backend (its calibration noise is used) or a noise spec, or both")
+    from qfl_qiskit.execution import ExactEstimator
+
+    model.use_estimator(ExactEstimator(), gradient="autograd")  # exact, even if an earlier call left a noisy one
     exact = evaluate(model, data, num_classes=num_classes, batch_size=batch_size)
     t0 = time.perf_counter()
     reports: list[dict[str, Any]] = []
