@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from qfl_qiskit.errors import BackendError
 from qfl_qiskit.transpile.backends import resolve_backend
-from qfl_qiskit.transpile.report import TranspileReport, rank_backends, transpile_sweep
+from qfl_qiskit.transpile.report import TranspileReport, mapomatic_anchor, rank_backends, transpile_sweep
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -47,10 +47,11 @@ def compare_backends(
             )
     out = []
     for name, b in zip(spec.backends, backends):
-        out.append(
-            transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds, name=name,
-                            strategy=spec.strategy)
-        )
+        isa, report = transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds,
+                                      name=name, strategy=spec.strategy)
+        if spec.anchors:
+            report = report.model_copy(update={"anchors": {"mapomatic": mapomatic_anchor(circuit, b)}})
+        out.append((isa, report))
         if on_backend_done is not None:
             on_backend_done(name)
     order = {id(r): i for i, r in enumerate(rank_backends([r for _, r in out]))}

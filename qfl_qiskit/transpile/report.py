@@ -48,6 +48,7 @@ class TranspileReport(BaseModel):
     strategy_detail: str | None = None
     preset_two_qubit_count: int | None = None  # the best preset candidate's, for the native strategy's gain
     preset_esp: float | None = None
+    anchors: dict[str, Any] = {}  # other layout tools on the same circuit, for comparison only (not kept)
     backend: str
     backend_qubits: int
     basis_gates: list[str]
@@ -200,6 +201,34 @@ def _native(circuit: QuantumCircuit, backend: BackendV2) -> list[tuple[Candidate
                          seconds=seconds)
         out.append((cand, isa, metrics))
     return out
+
+
+def mapomatic_anchor(circuit: QuantumCircuit, backend: BackendV2) -> dict[str, Any]:
+    """mapomatic's best layout for the preset's routed circuit (its documented flow: deflate, matching layouts,
+    evaluate by calibration, transpile again on the best), as a reference point for the report; mapomatic is in the
+    ``bench`` extra. Returns ``{"two_qubit_count", "esp", "seconds"}`` or ``{"skipped": reason}``."""
+    try:
+        import mapomatic as mm
+    except ImportError:
+        return {"skipped": "mapomatic is not installed (pip install -e .[bench])"}
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    import warnings
+
+    t0 = time.perf_counter()
+    try:
+        routed = generate_preset_pass_manager(optimization_level=3, backend=backend, seed_transpiler=0).run(circuit)
+        with warnings.catch_warnings():  # mapomatic 0.14 iterates CircuitInstruction (deprecated since Qiskit 1.2)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            small = mm.deflate_circuit(routed)
+            scores = mm.evaluate_layouts(small, mm.matching_layouts(small, backend), backend)
+        isa = generate_preset_pass_manager(optimization_level=3, backend=backend, initial_layout=scores[0][0],
+                                           seed_transpiler=0).run(small)
+    except Exception as exc:  # noqa: BLE001  (an anchor must not fail the report)
+        return {"skipped": f"mapomatic failed: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"}
+    metrics = circuit_metrics(isa, backend.target)
+    return {"two_qubit_count": metrics["two_qubit_count"], "esp": metrics["esp"],
+            "seconds": time.perf_counter() - t0}
 
 
 def rank_backends(reports: list[TranspileReport]) -> list[TranspileReport]:

@@ -85,3 +85,16 @@ def test_fallback_to_the_preset_when_no_swap_free_placement_exists():
     assert report.strategy == "preset" and report.seed == 0  # the default, kept as the fallback
     only, preset = transpile_sweep(qnn.circuit, backend, seeds=2, strategy="preset")
     assert preset.two_qubit_count == report.two_qubit_count
+
+
+def test_the_mapomatic_anchor_re_places_the_preset_circuit():
+    from qfl_qiskit.transpile.report import mapomatic_anchor
+
+    qnn = build_qfl(DEFAULT)
+    backend = resolve_backend("fake_torino")
+    anchor = mapomatic_anchor(qnn.circuit, backend)
+    _, preset = transpile_sweep(qnn.circuit, backend, seeds=1, strategy="preset")
+    # mapomatic moves the preset's routed circuit (seed 0) to its best-scored subgraph: same gates, a layout at
+    # least as good by calibration
+    assert anchor["two_qubit_count"] == preset.two_qubit_count
+    assert anchor["esp"] >= preset.baseline_esp - 1e-9
