@@ -39,7 +39,7 @@ def run_training(spec_file: Path, *, results_dir: Path, resume: bool, only: list
     if init_from is not None:
         spec = with_init_from(spec, init_from, source=str(spec_file))
     if spec.execution.estimator == "runtime":  # what can be checked without the data, before loading it
-        from qfl_qiskit.training.qpu import precheck
+        from qfl_qiskit.training.qpu_setup import precheck
 
         precheck(spec, only=only)
     from qfl_qiskit.cli.progress import TrainingProgress

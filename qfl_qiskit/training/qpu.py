@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,8 +36,18 @@ from qfl_qiskit.atomic import atomic_write_bytes
 from qfl_qiskit.errors import SpecError
 from qfl_qiskit.runtime import jobs
 from qfl_qiskit.runtime import service as rt
-from qfl_qiskit.training.loop import CheckpointError, Progress, TrainingDiverged, batches, evaluate, load_checkpoint
+from qfl_qiskit.training.loop import Progress, TrainingDiverged, batches, evaluate, load_checkpoint
 from qfl_qiskit.training.qpu_jobs import RunStopped, StepEstimator, StepRunner
+from qfl_qiskit.training.qpu_setup import (
+    LEARNING_FILE,
+    check_isa,
+    IsaCache,
+    write_isa,
+    init_weights,
+    job_settings,
+    learned_layer_noise,
+    needs_layer_noise,
+)
 
 QPU_CHECKPOINT_KEYS = ("fingerprint", "step", "model", "optimizer", "rng", "patterns", "history", "exact_before",
                        "finished", "stop_reason", "wall_time", "isa")
@@ -63,82 +72,6 @@ class Hooks:
     wait_hook: Callable[[Path], None] | None = None
     retry: rt.RetryPolicy = field(default_factory=rt.RetryPolicy)
     on_submit: Callable[[dict[str, Any]], None] | None = None
-
-
-def job_settings(execution: Any, backend: Any, *, seed: int) -> jobs.JobSettings:
-    """The Runtime settings of a training spec's ``[execution]``: resilience level 0 with nothing on unless
-    ``runtime_mitigation`` asks (mapped by ``to_runtime_options``), so the record says exactly what ran."""
-    from qfl_qiskit.mitigation import to_runtime_options
-
-    options = (to_runtime_options(execution.runtime_mitigation) if execution.runtime_mitigation is not None
-               else {"resilience_level": 0})
-    return jobs.JobSettings(backend=backend, mode=execution.mode, max_time=execution.max_time,
-                            precision=execution.target_precision, shots=execution.shots,
-                            seed=seed if rt.is_local(backend) else None, options=options)
-
-
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def init_weights(model: Any, model_spec: Any, source: str, *, dims: Any, num_classes: int) -> dict[str, Any]:
-    """Load the weights of a trained model (a run folder or a model folder) into ``model``.
-
-    Raises:
-        SpecError: No model with this label there, or one of another architecture or data shape.
-    """
-    from qfl_qiskit.training.experiment import load_model
-
-    root = Path(source)
-    candidates = [root / "model.pt", root / model_spec.display / "model.pt"]
-    path = next((c for c in candidates if c.is_file()), None)
-    if path is None:
-        raise SpecError(f"init_from {source}: no model.pt there nor in {root / model_spec.display}; give a run "
-                        "folder written by `qfl train` (results/<run>) or its model folder")
-    trained, saved = load_model(path)
-    theirs = {k: v for k, v in saved["model_spec"].items() if k != "label"}
-    ours = {k: v for k, v in model_spec.model_dump(mode="json").items() if k != "label"}
-    diffs = [f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in sorted(set(theirs) | set(ours))
-             if theirs.get(k) != ours.get(k)]
-    if list(saved["dims"]) != list(dims):
-        diffs.append(f"modality dims {list(saved['dims'])} there, {list(dims)} here")
-    if saved["num_classes"] != num_classes:
-        diffs.append(f"{saved['num_classes']} classes there, {num_classes} here")
-    if diffs:
-        raise SpecError(f"init_from {path}: that model is not the one this spec trains ({'; '.join(diffs[:3])}); "
-                        "use the same [model] settings and data")
-    model.load_state_dict(trained.state_dict())
-    return {"path": str(path), "sha256": _file_sha(path), "label": saved["label"],
-            "train_spec_id": saved["spec"].spec_id}
-
-
-class _Isa:
-    """Each logical circuit transpiled once (best ESP of the seed sweep); reports and QPY kept for the record."""
-
-    def __init__(self, backend: Any, *, seeds: int, name: str) -> None:
-        self.backend, self.seeds, self.name = backend, seeds, name
-        self._cache: dict[int, Any] = {}
-        self.entries: list[dict[str, Any]] = []
-        self.circuits: list[Any] = []
-
-    def __call__(self, circuit: Any) -> Any:
-        from qfl_qiskit.transpile import transpile_sweep
-
-        if id(circuit) not in self._cache:
-            isa, report = transpile_sweep(circuit, self.backend, seeds=self.seeds, name=self.name)
-            self._cache[id(circuit)] = isa
-            self.circuits.append(isa)
-            self.entries.append({"circuit": circuit.name, "fingerprint": isa_fingerprint(isa),
-                                 "report": report.model_dump(mode="json")})
-        return self._cache[id(circuit)]
-
-
-def isa_fingerprint(isa: Any) -> str:
-    """A hash of an ISA circuit by its gates, parameter names and layout (QPY bytes hold random parameter ids)."""
-    from qiskit import qasm3
-
-    layout = isa.layout.final_index_layout() if isa.layout is not None else None
-    return hashlib.sha256(f"{qasm3.dumps(isa)}|{layout}".encode()).hexdigest()[:16]
 
 
 def _rng_states(model: Any) -> list[Any]:
@@ -273,7 +206,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
                         "are never overwritten): add --resume to continue it, or give the spec another name")
     exact_before = state["exact_before"] if state else _exact_metrics(model, splits, loss_fn)
 
-    isa = _Isa(backend, seeds=ex.transpile_seeds, name=ex.backend)
+    isa = IsaCache(backend, seeds=ex.transpile_seeds, name=ex.backend)
     step_est = StepEstimator({"estimator": "runtime", "backend": backend.name, "mode": ex.mode,
                               "runtime_options": resolved})
     estimator: Any = step_est
@@ -315,16 +248,16 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
         return {"label": label, "dry_run": True, "projection": projection, "backend": backend.name,
                 "isa": isa.entries, "job_options": settings.record_options()}
     if state:
-        _check_isa(state["isa"], isa.entries)
+        check_isa(state["isa"], isa.entries)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_isa(folder, isa)
+    write_isa(folder, isa)
     runner = StepRunner(settings, folder / "jobs", tag=f"qfl-{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}",
                         specs={"train": spec, "model": model_spec}, seed=spec.seed, job_retries=ex.job_retries,
                         retry=hooks.retry, submit_fn=hooks.submit_fn, service=hooks.service, sleep=hooks.sleep,
                         wait_hook=hooks.wait_hook, on_submit=hooks.on_submit)
 
     def save_state() -> None:
-        _write_isa(folder, isa)  # MMA builds (and transpiles) a circuit per presence pattern when first seen
+        write_isa(folder, isa)  # MMA builds (and transpiles) a circuit per presence pattern when first seen
         _save(checkpoint, {"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
                            "optimizer": opt.state_dict(), "rng": _rng_states(model), "patterns": _patterns(model),
                            "history": history, "exact_before": exact_before, "finished": finished,
@@ -384,77 +317,12 @@ def _used(history: list[dict[str, Any]], learning: dict[str, Any] | None = None)
     return float(steps + ((learning or {}).get("qpu_seconds_reported") or 0.0))
 
 
-LEARNING_FILE = "noise_learning.json"
-
-
-def needs_layer_noise(resolved: dict[str, Any]) -> bool:
-    """Whether the resolved Runtime options amplify learned noise (PEA) or cancel it (PEC)."""
-    res = resolved.get("resilience") or {}
-    return bool(res.get("pec_mitigation")) or bool(res.get("zne_mitigation") and
-                                                  (res.get("zne") or {}).get("amplifier") == "pea")
-
-
-def learned_layer_noise(folder: Path, settings: Any, v2_pubs: list[tuple], mode_obj: Any,
-                        runner: Any) -> dict[str, Any]:
-    """The run's layer noise model for PEA: learned once by Runtime's NoiseLearnerV3 in its own job (id in
-    ``noise_learning.json`` before the wait), then reused by every step; after a crash a finished model is read
-    back, a real learning job is fetched by id (not submitted again), a local one is learned again.
-
-    Raises:
-        RunInterrupted: Ctrl-C while the learning job runs.
-    """
-    from qfl_qiskit.atomic import atomic_write_json
-    from qfl_qiskit.runtime import records as store
-    from qfl_qiskit.training.qpu_jobs import RunInterrupted
-
-    path = folder / LEARNING_FILE
-    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    if info is not None and info.get("status") == "DONE":
-        return info
-    if info is not None and info.get("job_id") and not settings.local:
-        job = runner.service().job(info["job_id"])
-    else:
-        layers, job = rt.learn_layer_noise(settings.estimator(mode_obj), v2_pubs, mode_obj)
-        info = {"job_id": job.job_id(), "status": "SUBMITTED", "backend": settings.backend.name,
-                "layers": len(layers), "local": settings.local, "submitted": store.now()}
-        atomic_write_json(path, info)
-    try:
-        result = job.result()
-    except KeyboardInterrupt:
-        raise RunInterrupted(f"interrupted while the noise-learning job {info['job_id']} runs; `--resume` "
-                             f"{'learns again (local)' if settings.local else 'fetches it by id'}") from None
-    info = {**info, "status": "DONE", "finished": store.now(),
-            "maps": rt.maps_to_json(result.to_pauli_lindblad_maps()),
-            "qpu_seconds_reported": rt.reported_seconds(job, local=settings.local)}
-    atomic_write_json(path, info)
-    return info
-
-
 def _row(step: int, epoch: int, batch: int, loss: float, record: dict[str, Any], cost: dict[str, Any]) -> dict:
     return {"step": step, "epoch": epoch, "batch": batch, "train_loss": loss, "job_id": record["job_ids"][0],
             "record_id": record["record_id"], "session_id": record.get("session_id"),
             "recovered_by": record.get("recovered_by"), "status": record["status"],
             "qpu_seconds_estimated": cost["qpu_seconds"], "qpu_seconds_reported": record.get("qpu_seconds_reported"),
             "shots_run": record.get("shots_run"), "bindings": cost["bindings"], "pubs": cost["pubs"]}
-
-
-def _check_isa(recorded: list[dict[str, Any]], now: list[dict[str, Any]]) -> None:
-    for old, new in zip(recorded, now):
-        if old["fingerprint"] != new["fingerprint"]:
-            raise CheckpointError(f"circuit '{new['circuit']}' transpiles differently than when the run started "
-                                  "(another qiskit version?); resume with the versions in the record, or train "
-                                  "again without --resume")
-
-
-def _write_isa(folder: Path, isa: _Isa) -> None:
-    from qiskit import qpy
-
-    buf = io.BytesIO()
-    qpy.dump(isa.circuits, buf)
-    atomic_write_bytes(folder / "isa.qpy", buf.getvalue())
-    for entry in isa.entries:
-        entry["qpy"] = "isa.qpy"
-        entry["qpy_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
 
 
 def _exact_metrics(model: Any, splits: Any, loss_fn: Any) -> dict[str, Any]:
@@ -507,24 +375,3 @@ def _finish(spec: Any, model_spec: Any, model: Any, splits: Any, folder: Path, *
     plot_qpu_curve(record, folder / "learning_curve.png")
     return {**row, "qpu": {k: qpu[k] for k in ("backend", "steps_done", "steps_planned", "stop_reason")},
             "exact_before": kw["exact_before"]["test"], "qpu_seconds_used": _used(history, kw["learning"])}
-
-
-def precheck(spec: Any, *, only: list[str] | None = None) -> None:
-    """What a device run can be refused for before its data is loaded: classical models, a missing ``init_from``,
-    an unknown backend.
-
-    Raises:
-        SpecError: A classical model or a missing ``init_from`` folder.
-        BackendError: The backend cannot be resolved.
-    """
-    from qfl_qiskit.transpile import resolve_backend
-
-    for m in spec.models:
-        if (not only or m.display in only) and m.name not in ("qfl", "mma"):
-            raise SpecError(f"model '{m.display}' is classical: estimator 'runtime' trains qfl and mma models only; "
-                            "train classical ones in a spec with the exact estimator")
-    source = spec.execution.init_from
-    if source and not Path(source).is_dir():
-        raise SpecError(f"init_from {source}: no such folder; train it first (e.g. `make quickstart` writes "
-                        "results/quickstart) or give a run folder written by `qfl train`")
-    resolve_backend(spec.execution.backend)

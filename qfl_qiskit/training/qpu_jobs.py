@@ -172,7 +172,7 @@ class StepRunner:
                                   extra={"job_tags": [self.tag, rid]})
             try:
                 return self._submit_and_wait(record, v2_pubs, settings, mode_obj, step)
-            except jobs.JobFailedError as exc:
+            except jobs.JobFailedError:
                 last = store.load(self.records_dir, rid)
                 if last["status"] == "CANCELLED":
                     raise RunStopped(f"step {step}: job {last['job_ids'][0]} was cancelled; the checkpoint of the "
@@ -181,7 +181,6 @@ class StepRunner:
                 delays = self.retry.delays() or [0.0]
                 if failed <= self.job_retries:
                     self.sleep(delays[min(failed - 1, len(delays) - 1)])
-                del exc
             attempt += 1
 
     def _submit_and_wait(self, record: dict[str, Any], v2_pubs: list[tuple], settings: jobs.JobSettings,
