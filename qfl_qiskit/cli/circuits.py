@@ -168,7 +168,7 @@ def _report(
     for _, r in pairs:
         for tool, a in r.anchors.items():
             console.print(f"anchor {tool} on {r.backend}: " + (a["skipped"] if "skipped" in a else
-                          f"{a['two_qubit_count']} two-qubit gates, ESP {a['esp']:.4f} ({a['seconds']:.1f} s)"),
+                          f"{a['two_qubit_count']} two-qubit gates, ESP {a['esp']:.4f} ({a['seconds']:.2f} s)"),
                           markup=False)
     console.print(f"wrote {json_path}, {plot_path} and ISA circuits under {isa_dir}/")
 
@@ -201,8 +201,8 @@ def transpile_report(
     seeds: int = typer.Option(8, "--seeds", help="Number of seed_transpiler values swept per backend."),
     strategy: str = typer.Option("all", "--strategy", help="preset (Qiskit's preset pass manager), native "
                                  "(QFL/MMA-aware placement, bridges instead of SWAPs) or all (both, best kept)."),
-    anchors: bool = typer.Option(False, "--anchors", help="Also report mapomatic's best layout per backend "
-                                 "(reference only; needs the bench extra)."),
+    anchors: bool = typer.Option(False, "--anchors", help="Also report SABRE with 64 layout and swap trials and "
+                                 "mapomatic's best layout per backend (references, never kept)."),
     json_path: Path | None = typer.Option(None, "--json", help="Record path (default results/transpile_*.json)."),
     plot_path: Path | None = typer.Option(None, "--plot", help="PNG path (default: beside the JSON record)."),
     present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),

@@ -25,4 +25,4 @@ class TranspileSpec(Spec):
     optimization_level: int = Field(3, ge=0, le=3)
     seeds: int = Field(8, ge=1, le=limits.MAX_TRANSPILE_SEEDS)
     strategy: Literal["preset", "native", "all"] = "all"
-    anchors: bool = False  # also report mapomatic's best layout per backend (for comparison, never kept)
+    anchors: bool = False  # also report SABRE with 64 trials and mapomatic's layout (for comparison, never kept)

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 from qfl_qiskit.errors import BackendError
 from qfl_qiskit.transpile.backends import resolve_backend
-from qfl_qiskit.transpile.report import TranspileReport, mapomatic_anchor, rank_backends, transpile_sweep
+from qfl_qiskit.transpile.report import (
+    TranspileReport,
+    mapomatic_anchor,
+    rank_backends,
+    sabre_anchor,
+    transpile_sweep,
+)
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -50,7 +56,8 @@ def compare_backends(
         isa, report = transpile_sweep(circuit, b, optimization_level=spec.optimization_level, seeds=spec.seeds,
                                       name=name, strategy=spec.strategy)
         if spec.anchors:
-            report = report.model_copy(update={"anchors": {"mapomatic": mapomatic_anchor(circuit, b)}})
+            anchors = {"sabre_64_trials": sabre_anchor(circuit, b)[1], "mapomatic": mapomatic_anchor(circuit, b)}
+            report = report.model_copy(update={"anchors": anchors})
         out.append((isa, report))
         if on_backend_done is not None:
             on_backend_done(name)

@@ -231,6 +231,25 @@ def mapomatic_anchor(circuit: QuantumCircuit, backend: BackendV2) -> dict[str, A
             "seconds": time.perf_counter() - t0}
 
 
+def sabre_anchor(circuit: QuantumCircuit, backend: BackendV2, *, trials: int = 64) -> tuple[QuantumCircuit,
+                                                                                          dict[str, Any]]:
+    """The preset level-3 pass manager with its SABRE layout stage given ``trials`` layout and swap trials (the
+    preset uses one per CPU), as a reference point for the report. Returns the ISA circuit and
+    ``{"two_qubit_count", "esp", "trials", "seconds"}``."""
+    from qiskit.transpiler import PassManager, generate_preset_pass_manager
+    from qiskit.transpiler.passes import SabreLayout
+
+    t0 = time.perf_counter()
+    pm = generate_preset_pass_manager(optimization_level=3, backend=backend, seed_transpiler=0)
+    # SabreLayout lays out, routes and applies the layout itself (Qiskit >= 1.0): the whole layout stage
+    pm.layout = PassManager([SabreLayout(backend.target, seed=0, max_iterations=4, swap_trials=trials,
+                                         layout_trials=trials)])
+    isa = pm.run(circuit)
+    metrics = circuit_metrics(isa, backend.target)
+    return isa, {"two_qubit_count": metrics["two_qubit_count"], "esp": metrics["esp"], "trials": trials,
+                 "seconds": time.perf_counter() - t0}
+
+
 def rank_backends(reports: list[TranspileReport]) -> list[TranspileReport]:
     """Backends best first: highest ESP, then fewer two-qubit gates, then shorter duration."""
     return sorted(reports, key=lambda r: (-r.esp, r.two_qubit_count, r.estimated_duration_s or 0.0))

@@ -98,3 +98,14 @@ def test_the_mapomatic_anchor_re_places_the_preset_circuit():
     # least as good by calibration
     assert anchor["two_qubit_count"] == preset.two_qubit_count
     assert anchor["esp"] >= preset.baseline_esp - 1e-9
+
+
+def test_the_sabre_trials_anchor_is_exact_and_no_worse_than_the_preset_default():
+    from qfl_qiskit.transpile.report import sabre_anchor
+
+    qnn = build_qfl(DEFAULT)
+    backend = resolve_backend("fake_torino")
+    isa, anchor = sabre_anchor(qnn.circuit, backend, trials=16)
+    _agree(qnn, isa)
+    _, preset = transpile_sweep(qnn.circuit, backend, seeds=1, strategy="preset")
+    assert anchor["trials"] == 16 and anchor["two_qubit_count"] <= preset.two_qubit_count
