@@ -200,7 +200,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     state = (load_checkpoint(checkpoint, fingerprint=fingerprint, required=QPU_CHECKPOINT_KEYS,
                              fresh_hint="train without --resume to start over")
              if resume and checkpoint.exists() else None)
-    if state is None and ((folder / "jobs").is_dir() and any((folder / "jobs").glob("step*.json"))
+    if state is None and not dry_run and ((folder / "jobs").is_dir() and any((folder / "jobs").glob("step*.json"))
                           or checkpoint.exists()):
         raise SpecError(f"{folder} already holds a device run (its job records are the receipts of QPU time and "
                         "are never overwritten): add --resume to continue it, or give the spec another name")

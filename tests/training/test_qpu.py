@@ -446,6 +446,9 @@ def test_a_second_run_under_the_same_name_is_refused_up_front_and_changes_nothin
     with pytest.raises(SpecError, match="already holds a device run.*--resume"):
         run(changed, tmp_path, splits)
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    estimate = train_models(changed, out_dir=tmp_path, splits=splits, dry_run=True)  # an estimate is always fine
+    assert estimate["payload"]["models"][0]["projection"]["steps"] == 1
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     # the same spec resumed with one step more: the record says where it resumed from
     train_models(make_spec(steps=2), out_dir=tmp_path, splits=splits, resume=True,  # one step more
                  hooks=Hooks(sleep=lambda s: None))
