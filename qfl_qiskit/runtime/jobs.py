@@ -138,6 +138,11 @@ class JobSettings:
                                  seed=self.seed if seed is None else seed, resilience=self.resilience,
                                  options=self.options)
 
+    def run(self, v2_pubs: Sequence[tuple], mode_obj: Any = None) -> Any:
+        """Submit ``v2_pubs`` as one job with these settings (the learned layer noise attached); returns the job."""
+        est = rt.attach_layer_noise(self.estimator(mode_obj), v2_pubs, self.layer_noise)
+        return est.run(list(v2_pubs), precision=self.precision)
+
     def resolved(self) -> dict[str, Any]:
         """Every option the estimator runs with, Runtime's defaults resolved (for records)."""
         return resolved_options(self.estimator())
@@ -220,8 +225,7 @@ def submit_prepared(record: dict[str, Any], v2_pubs: Sequence[tuple], settings: 
     import time
 
     log = rt.RetryLog()
-    run = submit_fn or (lambda pubs, prec, m: rt.attach_layer_noise(settings.estimator(m), pubs, settings.layer_noise)
-                        .run(list(pubs), precision=prec))
+    run = submit_fn or (lambda pubs, prec, m: settings.run(pubs, m))
     try:
         job = rt.with_retry(lambda: run(v2_pubs, settings.precision, mode_obj), retry,
                             sleep=sleep or time.sleep, log=log)
@@ -379,9 +383,9 @@ def _refuse_unfetchable(record: dict[str, Any]) -> None:
     if record.get("dry_run"):
         raise store.JobRecordError(f"record {rid} is a dry run: nothing was submitted; submit without --dry-run")
     if status in ("ERROR", "CANCELLED"):
-        last = next((h for h in reversed(record.get("status_history", [])) if h.get("error")), {})
+        error = store.last_error(record) or "no error message recorded"
         raise JobFailedError(f"job {record['job_ids'][0] if record['job_ids'] else rid} {status.lower()}: "
-                             f"{last.get('error', 'no error message recorded')}; there is no result to fetch")
+                             f"{error}; there is no result to fetch")
     if not record.get("job_ids"):
         raise store.JobRecordError(f"record {rid} has no job id: the submission never returned one")
 
@@ -397,10 +401,10 @@ def _rerun_local(records_dir: Path, record: dict[str, Any]) -> tuple[dict[str, A
         ops = [SparsePauliOp.from_list([(lab, complex(re, im)) for lab, re, im in terms]) for terms in obs]
         pubs.append((isa, v2_observables(ops, vals.ndim - 1), vals))
     opts = record["options"]
-    est = rt.make_estimator(resolve_backend(record["backend"]), shots=opts["shots"], seed=opts["seed"],
-                            resilience=opts["resilience"], options=opts.get("runtime"))
-    rt.attach_layer_noise(est, pubs, opts.get("layer_noise"))
-    result = est.run(pubs, precision=opts["precision"]).result()
+    settings = JobSettings(backend=resolve_backend(record["backend"]), precision=opts["precision"],
+                           shots=opts["shots"], seed=opts["seed"], resilience=opts["resilience"],
+                           options=opts.get("runtime"), layer_noise=opts.get("layer_noise"))
+    result = settings.run(pubs).result()
     return _store_result(records_dir, record, result, recovered_by="seeded local re-run"), result
 
 

@@ -168,6 +168,11 @@ def append_status(records_dir: Path, record: dict[str, Any], status: str, **fiel
     return updated
 
 
+def last_error(record: dict[str, Any]) -> str | None:
+    """The error of a record's latest status entry that has one (None if none has)."""
+    return next((h["error"] for h in reversed(record.get("status_history", [])) if h.get("error")), None)
+
+
 def list_records(records_dir: Path) -> list[tuple[str, dict[str, Any] | None]]:
     """Every record id with its record, or None for a corrupt one; newest first."""
     out: list[tuple[str, dict[str, Any] | None]] = []

@@ -171,9 +171,10 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
     for model_spec in spec.models:  # every model is checked against the data before the first one trains
         if not only or model_spec.display in only:
             check_fits(model_spec, splits.dims, rows=_rows(spec, splits))
-            if spec.execution.estimator == "runtime" and model_spec.name not in ("qfl", "mma"):
-                raise SpecError(f"model '{model_spec.display}' is classical: estimator 'runtime' trains qfl and mma "
-                                "models only; train classical ones in a spec with the exact estimator")
+            if spec.execution.estimator == "runtime":
+                from qfl_qiskit.training.qpu_setup import check_device_model
+
+                check_device_model(model_spec)
     run_dir = out_dir / spec.name
     rows = []
     for model_spec in spec.models:

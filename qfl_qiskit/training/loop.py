@@ -93,7 +93,14 @@ def _better(value: float, best: float | None, monitor: str) -> bool:
     return value < best if monitor == "loss" else value > best
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
+def epoch_batches(num: int, batch_size: int, *, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The batches of one epoch of a run seeded ``seed``: the same for :func:`fit` and device runs, and for a
+    resumed run as for an uninterrupted one."""
+    return batches(num, batch_size, seed=seed * 100_003 + epoch)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write a checkpoint (``torch.save``) atomically."""
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -184,7 +191,7 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, *, num_class
             break
         t0 = time.perf_counter()
         model.train()
-        parts = batches(len(train.labels), batch_size, seed=seed * 100_003 + epoch)
+        parts = epoch_batches(len(train.labels), batch_size, seed=seed, epoch=epoch)
         notify({"event": "epoch_start", "epoch": epoch, "epochs": epochs, "batches": len(parts)})
         total, count = 0.0, 0
         for b, rows in enumerate(parts, start=1):
@@ -214,7 +221,7 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, *, num_class
         finished = epoch == epochs or (patience > 0 and bad_epochs >= patience)
         result.stopped_early = finished and epoch < epochs
         if checkpoint is not None:
-            _save(checkpoint, {"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+            save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                                "optimizer": opt.state_dict(), "history": result.history,
                                "best_epoch": result.best_epoch, "best_metric": best_metric,
                                "best_state": best_state, "bad_epochs": bad_epochs, "finished": finished,

@@ -22,7 +22,6 @@ folder, or ``qfl evaluate --backend``, for metrics under noise).
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,16 +31,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from qfl_qiskit.atomic import atomic_write_bytes
 from qfl_qiskit.errors import SpecError
 from qfl_qiskit.runtime import jobs
 from qfl_qiskit.runtime import service as rt
-from qfl_qiskit.training.loop import Progress, TrainingDiverged, batches, evaluate, load_checkpoint
+from qfl_qiskit.training.loop import (
+    Progress,
+    TrainingDiverged,
+    epoch_batches,
+    evaluate,
+    load_checkpoint,
+    save_checkpoint,
+)
 from qfl_qiskit.training.qpu_jobs import RunStopped, StepEstimator, StepRunner
 from qfl_qiskit.training.qpu_setup import (
     LEARNING_FILE,
-    check_isa,
     IsaCache,
+    check_device_model,
+    check_isa,
     write_isa,
     init_weights,
     job_settings,
@@ -106,7 +112,7 @@ def plan_steps(n_train: int, *, batch_size: int, epochs: int, seed: int, limit: 
     them), cut after ``limit`` steps."""
     out: list[tuple[int, Any]] = []
     for epoch in range(1, epochs + 1):
-        for rows in batches(n_train, batch_size, seed=seed * 100_003 + epoch):
+        for rows in epoch_batches(n_train, batch_size, seed=seed, epoch=epoch):
             out.append((epoch, rows))
             if limit is not None and len(out) >= limit:
                 return out
@@ -144,12 +150,6 @@ class _Stepper:
         return float(loss.item())
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, resume: bool = False,
                     progress: Progress | None = None, hooks: Hooks | None = None,
                     dry_run: bool = False) -> dict[str, Any]:
@@ -183,9 +183,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
     hooks = hooks or Hooks()
     notify = progress or (lambda event: None)
     ex, label = spec.execution, model_spec.display
-    if model_spec.name not in ("qfl", "mma"):
-        raise SpecError(f"model '{label}' is classical: estimator 'runtime' trains qfl and mma models; train it in "
-                        "a spec with the exact estimator")
+    check_device_model(model_spec)
     backend = resolve_backend(ex.backend)
     settings = job_settings(ex, backend, seed=spec.seed)
     resolved = settings.resolved()
@@ -204,7 +202,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
                           or checkpoint.exists()):
         raise SpecError(f"{folder} already holds a device run (its job records are the receipts of QPU time and "
                         "are never overwritten): add --resume to continue it, or give the spec another name")
-    exact_before = state["exact_before"] if state else _exact_metrics(model, splits, loss_fn)
+    exact_before = state["exact_before"] if state else None if dry_run else _exact_metrics(model, splits, loss_fn)
 
     isa = IsaCache(backend, seeds=ex.transpile_seeds, name=ex.backend)
     step_est = StepEstimator({"estimator": "runtime", "backend": backend.name, "mode": ex.mode,
@@ -258,7 +256,7 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
 
     def save_state() -> None:
         write_isa(folder, isa)  # MMA builds (and transpiles) a circuit per presence pattern when first seen
-        _save(checkpoint, {"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
+        save_checkpoint(checkpoint, {"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
                            "optimizer": opt.state_dict(), "rng": _rng_states(model), "patterns": _patterns(model),
                            "history": history, "exact_before": exact_before, "finished": finished,
                            "stop_reason": stop_reason, "wall_time": wall, "isa": isa.entries})

@@ -246,8 +246,7 @@ class StepRunner:
 def _last_error(record: dict[str, Any] | None) -> str:
     if record is None:
         return "no record"
-    last = next((h for h in reversed(record.get("status_history", [])) if h.get("error")), {})
-    return _short(last.get("error", record.get("status", "?")))
+    return _short(store.last_error(record) or record.get("status", "?"))
 
 
 def _short(text: str) -> str:

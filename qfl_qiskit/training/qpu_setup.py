@@ -12,6 +12,7 @@ from typing import Any
 from qfl_qiskit.atomic import atomic_write_bytes
 from qfl_qiskit.errors import SpecError
 from qfl_qiskit.runtime import jobs
+from qfl_qiskit.runtime import records as store
 from qfl_qiskit.runtime import service as rt
 from qfl_qiskit.training.loop import CheckpointError
 
@@ -26,10 +27,6 @@ def job_settings(execution: Any, backend: Any, *, seed: int) -> jobs.JobSettings
     return jobs.JobSettings(backend=backend, mode=execution.mode, max_time=execution.max_time,
                             precision=execution.target_precision, shots=execution.shots,
                             seed=seed if rt.is_local(backend) else None, options=options)
-
-
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def init_weights(model: Any, model_spec: Any, source: str, *, dims: Any, num_classes: int) -> dict[str, Any]:
@@ -59,7 +56,7 @@ def init_weights(model: Any, model_spec: Any, source: str, *, dims: Any, num_cla
         raise SpecError(f"init_from {path}: that model is not the one this spec trains ({'; '.join(diffs[:3])}); "
                         "use the same [model] settings and data")
     model.load_state_dict(trained.state_dict())
-    return {"path": str(path), "sha256": _file_sha(path), "label": saved["label"],
+    return {"path": str(path), "sha256": store.sha256(path.read_bytes()), "label": saved["label"],
             "train_spec_id": saved["spec"].spec_id}
 
 
@@ -71,6 +68,7 @@ class IsaCache:
         self._cache: dict[int, Any] = {}
         self.entries: list[dict[str, Any]] = []
         self.circuits: list[Any] = []
+        self.written = 0  # circuits in the last isa.qpy written (write_isa skips an unchanged set)
 
     def __call__(self, circuit: Any) -> Any:
         from qfl_qiskit.transpile import transpile_sweep
@@ -101,14 +99,30 @@ def check_isa(recorded: list[dict[str, Any]], now: list[dict[str, Any]]) -> None
 
 
 def write_isa(folder: Path, isa: IsaCache) -> None:
+    """Write the ISA circuits as ``isa.qpy`` (when a circuit was added since the last write: MMA transpiles a
+    circuit per presence pattern when first seen) and name the file and its hash in every entry."""
     from qiskit import qpy
 
+    if isa.written == len(isa.circuits) and (folder / "isa.qpy").is_file():
+        return
     buf = io.BytesIO()
     qpy.dump(isa.circuits, buf)
     atomic_write_bytes(folder / "isa.qpy", buf.getvalue())
+    digest = store.sha256(buf.getvalue())
     for entry in isa.entries:
-        entry["qpy"] = "isa.qpy"
-        entry["qpy_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+        entry["qpy"], entry["qpy_sha256"] = "isa.qpy", digest
+    isa.written = len(isa.circuits)
+
+
+def check_device_model(model_spec: Any) -> None:
+    """Refuse a classical model for a device run (only qfl and mma models have circuits).
+
+    Raises:
+        SpecError: A classical model.
+    """
+    if model_spec.name not in ("qfl", "mma"):
+        raise SpecError(f"model '{model_spec.display}' is classical: estimator 'runtime' trains qfl and mma models "
+                        "only; train classical ones in a spec with the exact estimator")
 
 
 def precheck(spec: Any, *, only: list[str] | None = None) -> None:
@@ -122,9 +136,8 @@ def precheck(spec: Any, *, only: list[str] | None = None) -> None:
     from qfl_qiskit.transpile import resolve_backend
 
     for m in spec.models:
-        if (not only or m.display in only) and m.name not in ("qfl", "mma"):
-            raise SpecError(f"model '{m.display}' is classical: estimator 'runtime' trains qfl and mma models only; "
-                            "train classical ones in a spec with the exact estimator")
+        if not only or m.display in only:
+            check_device_model(m)
     source = spec.execution.init_from
     if source and not Path(source).is_dir():
         raise SpecError(f"init_from {source}: no such folder; train it first (e.g. `make quickstart` writes "

@@ -198,7 +198,8 @@ def route(circuit: QuantumCircuit, placement: list[int], device: Device) -> Quan
 
 def physical_order(placement: list[int], num_physical: int) -> list[int]:
     """Physical qubit of each qubit of :func:`route`'s circuit: the placement, then the free qubits in order."""
-    free = [p for p in range(num_physical) if p not in set(placement)]
+    taken = set(placement)
+    free = [p for p in range(num_physical) if p not in taken]
     return list(placement) + free
 
 
@@ -238,11 +239,12 @@ def variants(circuit: QuantumCircuit) -> list[tuple[str, QuantumCircuit]]:
     if k > 5:  # 720 orders and more: the search would cost more than it saves
         return out
     by_name = {p.name: p for p in circuit.parameters}
-    rebuilt = build_qfl(spec, control_order=tuple(meta.get("control_order", range(k)))).circuit
+    current = tuple(meta.get("control_order", range(k)))
+    rebuilt = build_qfl(spec, control_order=current).circuit
     if {p.name for p in rebuilt.parameters} != set(by_name) or len(rebuilt.data) != len(circuit.data):
         return out  # derived from a QFL (a shift plan, a bound or edited copy): only the circuit as it is
     for order in itertools.permutations(range(k)):
-        if list(order) == list(meta.get("control_order", range(k))):
+        if order == current:
             continue
         alt = build_qfl(spec, control_order=order).circuit
         alt = alt.assign_parameters({p: by_name[p.name] for p in alt.parameters})
