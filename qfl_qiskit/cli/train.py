@@ -279,7 +279,8 @@ def evaluate_cmd(
     path = folder / f"evaluate_{backend or 'noise'}_{utc_stamp()}.json"
     record = make_record("noisy_evaluation", specs={"train": spec, "model": saved["model_spec_obj"],
                                                    **({"noise": noise_spec} if noise_spec else {})},
-                         seeds={"seed": spec.seed, "aer_seed": seed}, payload={"label": saved["label"], **out})
+                         seeds={"seed": spec.seed, "aer_seed": seed}, payload={"label": saved["label"], **out},
+                         data=splits.provenance())
     save_record(record, path)
     console.print(f"wrote {path}")
 

@@ -30,6 +30,8 @@ class MultimodalDataset:
         presence: Boolean mask of shape (N, M); None on input means every modality is present for every sample.
         names: One name per modality; empty on input gives ``("m0", "m1", ...)``.
         num_classes: Number of classes; None on input means ``labels.max() + 1``.
+        split: A fixed train/validation/test assignment of shape (N,): codes 0/1/2 or the strings "train", "val",
+            "test" on input, stored as int8 codes; None (the default) lets training split by its seed.
 
     Raises:
         DataError: On mismatched sample counts, non-2-D modalities, non-finite present values, non-integer labels,
@@ -41,6 +43,7 @@ class MultimodalDataset:
     presence: np.ndarray | None = None
     names: tuple[str, ...] = field(default=())
     num_classes: int | None = None
+    split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         mods = self._check_modalities(self.modalities)
@@ -55,6 +58,8 @@ class MultimodalDataset:
         object.__setattr__(self, "presence", _frozen(presence))
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "num_classes", num_classes)
+        if self.split is not None:
+            object.__setattr__(self, "split", _frozen(_check_split(self.split, n)))
 
     # --- public API -------------------------------------------------------------------------------------------
 
@@ -101,6 +106,7 @@ class MultimodalDataset:
             presence=self.presence[idx],
             names=self.names,
             num_classes=self.num_classes,
+            split=None if self.split is None else self.split[idx],
         )
 
     def with_modalities(self, modalities: tuple[np.ndarray, ...]) -> MultimodalDataset:
@@ -111,7 +117,13 @@ class MultimodalDataset:
             presence=self.presence,
             names=self.names,
             num_classes=self.num_classes,
+            split=self.split,
         )
+
+    def with_presence(self, presence: np.ndarray) -> MultimodalDataset:
+        """Return a copy with a new presence mask (same features, labels, names, classes and split)."""
+        return MultimodalDataset(modalities=self.modalities, labels=self.labels, presence=presence, names=self.names,
+                                 num_classes=self.num_classes, split=self.split)
 
     def class_counts(self) -> np.ndarray:
         """Number of samples per class, shape (num_classes,)."""
@@ -192,6 +204,25 @@ class MultimodalDataset:
                 f"labels must lie in 0..{num_classes - 1}, got range {int(labels.min())}..{int(labels.max())}"
             )
         return num_classes
+
+
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+"""The parts of a fixed split, in code order (0, 1, 2)."""
+
+
+def _check_split(split: Any, n: int) -> np.ndarray:
+    split = np.asarray(split)
+    if split.shape != (n,):
+        raise DataError(f"split has shape {split.shape}, expected ({n},): one of train/val/test per sample")
+    if split.dtype.kind in "USO":
+        names = [str(v) for v in split.tolist()]
+        bad = sorted({v for v in names if v not in SPLIT_NAMES})
+        if bad:
+            raise DataError(f"split values must be train, val or test, got {bad[:3]}")
+        split = np.array([SPLIT_NAMES.index(v) for v in names], dtype=np.int8)
+    elif not np.issubdtype(split.dtype, np.integer) or split.size and not np.isin(split, (0, 1, 2)).all():
+        raise DataError("split codes must be 0 (train), 1 (val) or 2 (test)")
+    return split.astype(np.int8, copy=True)
 
 
 def _is_float64(x: Any) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 
 from qfl_qiskit.data.dataset import MultimodalDataset
 from qfl_qiskit.data.external import cmu_mosei, ptbxl
+from qfl_qiskit.data.files import csv_table, npz_views, parquet_table
 from qfl_qiskit.data.synthetic import synthetic_parity, synthetic_polynomial
 from qfl_qiskit.data.timeseries import basic_motions, japanese_vowels
 from qfl_qiskit.errors import DataError
@@ -74,15 +75,72 @@ LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "japanese_vowels": japanese_vowels,
     "ptbxl": ptbxl,
     "cmu_mosei": cmu_mosei,
+    "npz": npz_views,
+    "csv": csv_table,
+    "parquet": parquet_table,
 }
-"""Every loader by name; ``load_dataset`` looks names up here."""
+"""The built-in loaders by name. :func:`resolve_loader` also finds ``"package.module:function"`` and loaders
+registered under the entry-point group :data:`ENTRY_POINT_GROUP`."""
+
+ENTRY_POINT_GROUP = "qfl_qiskit.datasets"
+"""Entry-point group for data-set plugins: ``[project.entry-points."qfl_qiskit.datasets"] name = "pkg.mod:fn"``."""
+
+
+def resolve_loader(name: str) -> Callable[..., MultimodalDataset]:
+    """The loader a spec's ``[data] name`` means: a built-in (:data:`LOADERS`), ``"package.module:function"``
+    (imported; the working directory is searched too, as ``python -m`` does), or an entry point of the group
+    :data:`ENTRY_POINT_GROUP`. The same name resolves the same way in worker processes and federated clients,
+    which load the data themselves.
+
+    Raises:
+        DataError: Unknown name, a module that cannot be imported, or no such function in it.
+    """
+    if name in LOADERS:
+        return LOADERS[name]
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        module = _import(module_name, name)
+        loader = getattr(module, attr, None)
+        if not callable(loader):
+            raise DataError(f"data loader {name!r}: module {module_name} has no function {attr!r}")
+        return loader
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if found:
+        try:
+            return found[0].load()
+        except Exception as exc:
+            raise DataError(f"data loader {name!r} (entry point {found[0].value}) does not load: "
+                            f"{type(exc).__name__}: {exc}") from None
+    plugins = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    raise DataError(f"unknown data set {name!r}; known: {', '.join(sorted(LOADERS) + plugins)}, "
+                    "or 'package.module:function'")
+
+
+def _import(module_name: str, name: str) -> Any:
+    import importlib
+    import os
+    import sys
+
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name.split(".")[0] or os.getcwd() in sys.path:
+            raise DataError(f"data loader {name!r}: cannot import {module_name}: {exc}") from None
+    except Exception as exc:  # an error inside the user's module
+        raise DataError(f"data loader {name!r}: importing {module_name} failed: {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:160]}") from None
+    sys.path.append(os.getcwd())
+    return _import(module_name, name)
 
 
 def load_dataset(name: str, **kwargs: Any) -> MultimodalDataset:
     """Load a data set by name, passing ``kwargs`` to its loader.
 
     Args:
-        name: One of the keys of :data:`LOADERS`.
+        name: A built-in name (:data:`LOADERS`), ``"package.module:function"`` or an entry-point name
+            (:func:`resolve_loader`).
         **kwargs: The loader's own keyword arguments.
 
     Returns:
@@ -91,20 +149,20 @@ def load_dataset(name: str, **kwargs: Any) -> MultimodalDataset:
     Raises:
         DataError: If the name is unknown or the arguments do not fit the loader.
     """
-    try:
-        loader = LOADERS[name]
-    except KeyError:
-        raise DataError(f"unknown data set {name!r}; known: {', '.join(sorted(LOADERS))}") from None
+    loader = resolve_loader(name)
     try:
         inspect.signature(loader).bind(**kwargs)
     except TypeError as exc:
         raise DataError(f"bad arguments for data set {name!r}: {exc}") from None
     _check_types(name, loader, kwargs)
     try:
-        return loader(**kwargs)
+        ds = loader(**kwargs)
     except (TypeError, ValueError, KeyError) as exc:  # a value of the right type the loader still cannot use
         raise DataError(f"bad arguments for data set {name!r} ({', '.join(kwargs) or 'none'}): "
                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}") from None
+    if not isinstance(ds, MultimodalDataset):
+        raise DataError(f"data loader {name!r} returned {type(ds).__name__}, not a qfl_qiskit.data.MultimodalDataset")
+    return ds
 
 
 def _check_types(name: str, loader: Callable[..., Any], kwargs: dict[str, Any]) -> None:
@@ -113,7 +171,10 @@ def _check_types(name: str, loader: Callable[..., Any], kwargs: dict[str, Any]) 
 
     from pydantic import TypeAdapter, ValidationError
 
-    hints = typing.get_type_hints(loader)
+    try:
+        hints = typing.get_type_hints(loader)
+    except Exception:  # a plugin's annotations that do not resolve: its own checks apply
+        return
     for key, value in kwargs.items():
         hint = hints.get(key)
         if hint is None:

@@ -23,16 +23,14 @@ def train_spec(spec: FederatedSpec) -> TrainSpec:
 @lru_cache(maxsize=4)
 def federation(spec_json: str) -> tuple[list[MultimodalDataset], Any, np.ndarray]:
     """(client training sets, global splits, client modality mask) for a spec; cached per process."""
+    from qfl_qiskit.data import load_dataset
     from qfl_qiskit.data.preprocess import Standardizer
-    from qfl_qiskit.training.experiment import drop_modalities, prepare_data
+    from qfl_qiskit.training.experiment import drop_modalities, prepare_data, split_dataset
 
     spec = FederatedSpec.model_validate_json(spec_json)
     splits = prepare_data(train_spec(spec))
-    from qfl_qiskit.data import load_dataset, stratified_split
-
     ds = load_dataset(spec.data.name, **spec.data.options)
-    val, test = spec.data.val_fraction, spec.data.test_fraction
-    train, _, _ = stratified_split(ds, fractions=(1 - val - test, val, test), seed=spec.seed)
+    train, _, _ = split_dataset(ds, spec.data, seed=spec.seed)
     if spec.data.standardize:
         train = Standardizer().fit(train).transform(train)
     parts = (iid_partition(train.labels, spec.clients, seed=spec.seed) if spec.partition == "iid" else

@@ -54,15 +54,18 @@ def utc_stamp() -> str:
 
 
 def make_record(
-    record_type: str, *, specs: dict[str, Any], seeds: dict[str, int], payload: dict[str, Any]
+    record_type: str, *, specs: dict[str, Any], seeds: dict[str, int], payload: dict[str, Any],
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble a record: type, time, specs (as JSON data with their ids), seeds, provenance, payload.
+    """Assemble a record: type, time, specs (as JSON data with their ids), seeds, provenance, data, payload.
 
     Args:
         record_type: What the record holds (e.g. "transpile_report").
         specs: Named specs: pydantic specs (stored with their ``spec_id``) or plain JSON data.
         seeds: Every seed used.
         payload: The results.
+        data: The data's provenance (``Splits.provenance()``: files with sha256, size and shapes, and the shapes as
+            loaded); default: the files named by any spec's ``[data]`` (train and federated specs).
 
     Returns:
         The record as JSON-ready data.
@@ -73,12 +76,18 @@ def make_record(
             spec_data[key] = {"spec_id": spec.spec_id, **spec.model_dump(mode="json")}
         else:
             spec_data[key] = spec
+    if data is None:
+        from qfl_qiskit.data.files import data_files
+
+        named = [s.data for s in specs.values() if hasattr(getattr(s, "data", None), "options")]
+        data = {"files": [f for d in named for f in data_files(d.options)]} if named else None
     return {
         "record_type": record_type,
         "created": datetime.now(timezone.utc).isoformat(),
         "specs": spec_data,
         "seeds": seeds,
         "provenance": provenance(),
+        **({"data": data} if data is not None else {}),
         "payload": payload,
     }
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from qfl_qiskit.specs.base import NAME_PATTERN, Spec, read_toml, validate
-from qfl_qiskit.specs.train import DataSpec, MMAModelSpec, QFLModelSpec
+from qfl_qiskit.specs.train import DataSpec, MMAModelSpec, QFLModelSpec, resolve_data_paths
 
 QuantumModelSpec = Annotated[Union[QFLModelSpec, MMAModelSpec], Field(discriminator="name")]
 
@@ -61,9 +61,9 @@ class FederatedSpec(Spec):
 
 
 def load_federated_spec(path: str | Path) -> FederatedSpec:
-    """Load a federated spec TOML.
+    """Load a federated spec TOML; ``[data] options.path`` is relative to the file.
 
     Raises:
         SpecError: Missing file, bad TOML, unknown keys or invalid values (one line).
     """
-    return validate(FederatedSpec, read_toml(path), source=str(path))
+    return validate(FederatedSpec, resolve_data_paths(read_toml(path), path), source=str(path))

@@ -335,11 +335,24 @@ class TrainSpec(Spec):
         return self
 
 
+def resolve_data_paths(data: dict[str, Any], spec_file: str | Path) -> dict[str, Any]:
+    """The raw spec with a relative ``[data] options.path`` made absolute against the spec file's folder (so a
+    spec and its data file move together, and a record of the run names the file wherever it is read from)."""
+    table = data.get("data")
+    options = table.get("options") if isinstance(table, dict) else None
+    if isinstance(options, dict) and isinstance(options.get("path"), str) and options["path"]:
+        p = Path(options["path"]).expanduser()
+        if not p.is_absolute():
+            p = (Path(spec_file).resolve().parent / p).resolve()
+        data = {**data, "data": {**table, "options": {**options, "path": str(p)}}}
+    return data
+
+
 def load_train_spec(path: str | Path) -> TrainSpec:
-    """Load a training spec TOML (``kind = "train"`` optional).
+    """Load a training spec TOML (``kind = "train"`` optional); ``[data] options.path`` is relative to the file.
 
     Raises:
         SpecError: Missing file, bad TOML, unknown keys, or invalid values (one line).
     """
-    data = read_toml(path)
+    data = resolve_data_paths(read_toml(path), path)
     return validate(TrainSpec, data, source=str(path))

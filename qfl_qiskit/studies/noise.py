@@ -414,8 +414,14 @@ def _finish(spec: NoiseStudySpec, out_dir: Path, cells: list[dict[str, Any]], pl
     from qfl_qiskit.results import make_record, save_record
     from qfl_qiskit.results.study_plots import render_noise_study
 
+    data = None
+    if spec.model is not None:  # the model's data files (sha256, size, shapes), as its training records them
+        from qfl_qiskit.data.files import data_files
+        from qfl_qiskit.specs.train import load_train_spec
+
+        data = {"files": data_files(load_train_spec(spec.model.train).data.options)}
     record = make_record("noise_study", specs={"study": spec}, seeds={"seeds": list(spec.seeds)},
-                         payload={"cells": cells, "plateau": plateau, "summary": summarize(cells)})
+                         payload={"cells": cells, "plateau": plateau, "summary": summarize(cells)}, data=data)
     pngs = render_noise_study(record)  # everything rendered before the first file is written
     save_record(record, out_dir / "study.json")
     atomic_write_text(out_dir / "cells.csv", _csv(cells))

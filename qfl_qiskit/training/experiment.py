@@ -8,6 +8,7 @@ versions, per-epoch metrics, parameter counts, test metrics, wall time), ``<labe
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 
 from qfl_qiskit.atomic import atomic_write_bytes
 from qfl_qiskit.data import MultimodalDataset, Standardizer, load_dataset, stratified_split, to_tensors
+from qfl_qiskit.data.files import data_files
 from qfl_qiskit.data.tensors import TensorData
 from qfl_qiskit.errors import DataError, QflError, SpecError
 from qfl_qiskit.models import build_model
@@ -38,6 +40,13 @@ class Splits:
     num_classes: int
     names: tuple[str, ...]
     sizes: dict[str, int]
+    files: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # data_files: path, sha256, bytes, shapes
+    fixed_split: bool = False  # the file's own train/val/test split was used
+
+    def provenance(self) -> dict[str, Any]:
+        """What a record stores about the data: its files (sha256, size, shapes) and the shapes as loaded."""
+        return {"files": self.files, "samples": dict(self.sizes), "modalities": dict(zip(self.names, self.dims)),
+                "classes": self.num_classes, "fixed_split": self.fixed_split}
 
 
 def drop_modalities(ds: MultimodalDataset, rate: float, *, seed: int) -> MultimodalDataset:
@@ -60,21 +69,35 @@ def drop_modalities(ds: MultimodalDataset, rate: float, *, seed: int) -> Multimo
     presence = ds.presence & keep
     lost = ~presence.any(axis=1)  # a sample whose only kept modality was already absent: restore the original
     presence[lost] = ds.presence[lost]
-    return MultimodalDataset(modalities=ds.modalities, labels=ds.labels, presence=presence, names=ds.names,
-                             num_classes=ds.num_classes)
+    return ds.with_presence(presence)
+
+
+def split_dataset(ds: MultimodalDataset, data: Any, *, seed: int
+                  ) -> tuple[MultimodalDataset, MultimodalDataset, MultimodalDataset]:
+    """Train, validation and test parts: the data set's own fixed split when it has one (``split`` in the file),
+    else stratified by class with the spec's fractions and ``seed``."""
+    if ds.split is not None:
+        parts = tuple(ds.subset(ds.split == code) for code in range(3))
+        empty = [name for name, part in zip(("train", "val", "test"), parts) if len(part) == 0]
+        if empty:
+            raise DataError(f"the data's fixed split has no {empty[0]} samples; mark some rows {empty[0]!r}")
+        return parts
+    val, test = data.val_fraction, data.test_fraction
+    return stratified_split(ds, fractions=(1 - val - test, val, test), seed=seed)
 
 
 def prepare_data(spec: TrainSpec) -> Splits:
-    """Load, mask, split (stratified, seeded) and standardise (training statistics only) the spec's data set."""
+    """Load, mask, split (the file's fixed split, or stratified and seeded) and standardise (training statistics
+    only) the spec's data set."""
     ds = load_dataset(spec.data.name, **spec.data.options)
     ds = drop_modalities(ds, spec.data.missing_rate, seed=spec.seed)
-    val, test = spec.data.val_fraction, spec.data.test_fraction
-    train_ds, val_ds, test_ds = stratified_split(ds, fractions=(1 - val - test, val, test), seed=spec.seed)
+    train_ds, val_ds, test_ds = split_dataset(ds, spec.data, seed=spec.seed)
     if spec.data.standardize:
         scaler = Standardizer().fit(train_ds)
         train_ds, val_ds, test_ds = (scaler.transform(d) for d in (train_ds, val_ds, test_ds))
     return Splits(to_tensors(train_ds), to_tensors(val_ds), to_tensors(test_ds), ds.dims, int(ds.num_classes),
-                  ds.names, {"train": len(train_ds), "val": len(val_ds), "test": len(test_ds)})
+                  ds.names, {"train": len(train_ds), "val": len(val_ds), "test": len(test_ds)},
+                  data_files(spec.data.options), ds.split is not None)
 
 
 def make_estimator(execution: ExecutionSpec, *, seed: int) -> Any:
@@ -96,7 +119,7 @@ def save_model(path: Path, model: torch.nn.Module, *, spec: TrainSpec, label: st
     buf = io.BytesIO()
     torch.save({"train_spec": spec.model_dump(mode="json"), "label": label,
                 "model_spec": model_spec.model_dump(mode="json"), "dims": list(splits.dims),
-                "num_classes": splits.num_classes, "state": model.state_dict()}, buf)
+                "num_classes": splits.num_classes, "data": splits.provenance(), "state": model.state_dict()}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -196,7 +219,7 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
     record = make_record("comparison", specs={"train": spec}, seeds={"seed": spec.seed},
                          payload={"data": {"names": list(splits.names), "dims": list(splits.dims),
                                            "num_classes": splits.num_classes, "sizes": splits.sizes},
-                                  "models": rows})
+                                  "models": rows}, data=splits.provenance())
     save_record(record, run_dir / "comparison.json")
     return record
 
@@ -230,7 +253,8 @@ def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *
     record = make_record("training_run", specs={"train": spec, "model": model_spec},
                          seeds={"seed": spec.seed},
                          payload={**row, "history": result.history,
-                                  "estimator": estimator.describe() if estimator is not None else None})
+                                  "estimator": estimator.describe() if estimator is not None else None},
+                         data=splits.provenance())
     save_record(record, folder / "record.json")
     plot_learning_curve(record, folder / "learning_curve.png")
     return row
@@ -240,7 +264,8 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild a trained model from ``model.pt`` (exact estimator); returns the model and the saved metadata.
 
     Raises:
-        DataError: The file is missing or is not a model file of this toolkit.
+        DataError: The file is missing or is not a model file of this toolkit, or a data file the model was
+            trained on has changed since (its sha256) or is gone.
     """
     from qfl_qiskit.specs.base import validate
     from qfl_qiskit.specs.train import TrainSpec
@@ -257,6 +282,9 @@ def load_model(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         reason = " ".join(str(exc).split())[:160]
         raise DataError(f"{path} is not a model file written by 'qfl train' ({type(exc).__name__}: {reason}); "
                         "give a run folder results/<run>/<label> or its model.pt") from None
+    from qfl_qiskit.data.files import check_data_files
+
+    check_data_files((saved.get("data") or {}).get("files", []), what=f"the model in {path}")
     model = build_model(model_spec, saved["dims"], saved["num_classes"], seed=spec.seed)
     try:
         model.load_state_dict(saved["state"])

@@ -89,7 +89,8 @@ def job_inputs(spec: Any) -> JobInputs:
     _forward(model, rec, data)
     mspec = saved["spec"]
     info = {"kind": "model", "folder": spec.model.folder, "split": spec.model.split, "samples": len(data.labels),
-            "label": saved["label"], "train_spec_id": mspec.spec_id}
+            "label": saved["label"], "train_spec_id": mspec.spec_id,
+            "data_files": (saved.get("data") or {}).get("files", [])}  # as trained on (checked unchanged)
     return JobInputs([(c, tuple(o), np.asarray(v)) for c, o, v in rec.pubs], {"job": spec, "train": mspec}, info)
 
 

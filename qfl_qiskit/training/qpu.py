@@ -368,7 +368,8 @@ def _finish(spec: Any, model_spec: Any, model: Any, splits: Any, folder: Path, *
                               if kw["learning"] else None)}
     record = make_record("training_run", specs={"train": spec, "model": model_spec}, seeds={"seed": spec.seed},
                          payload={**row, "history": history, "qpu": qpu,
-                                  "estimator": {"estimator": "runtime", "backend": settings.backend.name}})
+                                  "estimator": {"estimator": "runtime", "backend": settings.backend.name}},
+                         data=splits.provenance())
     save_record(record, folder / "record.json")
     plot_qpu_curve(record, folder / "learning_curve.png")
     return {**row, "qpu": {k: qpu[k] for k in ("backend", "steps_done", "steps_planned", "stop_reason")},

@@ -290,6 +290,69 @@ case("data-leads-number", R, "not a valid",
      t_DOT_toml=DATA.format(data='name = "ptbxl"\noptions = {path = ".", leads = 5}'))
 case("data-label-list", R, "not a valid",
      t_DOT_toml=DATA.format(data='name = "cmu_mosei"\noptions = {path = ".", label = []}'))
+# own data files (issue: bring your own data): each malformed file is one line naming the problem
+def _npz(**arrays: np.ndarray) -> Callable[[Path], None]:
+    return lambda path: np.savez(path, **arrays)
+
+
+_Y = np.array([0, 1] * 20)
+_A, _B = np.ones((40, 3)), np.ones((40, 2))
+NPZ = 'name = "npz"\noptions = {{path = "v.npz"{extra}}}'
+for cid, frag, arrays, extra in [
+    ("no-y", "no array 'y'", {"a": _A, "b": _B}, ""),
+    ("ragged", "shape (39, 2)", {"a": _A, "b": _B[:39], "y": _Y}, ""),
+    ("nan", "nan or infinity", {"a": np.where(np.eye(40, 3) > 0, np.nan, 1.0), "y": _Y}, ""),
+    ("inf", "nan or infinity", {"a": np.full((40, 3), np.inf), "y": _Y}, ""),
+    ("one-class", "only one class", {"a": _A, "y": np.zeros(40, dtype=int)}, ""),
+    ("zero-features", "features >= 1", {"a": np.ones((40, 0)), "y": _Y}, ""),
+    ("y-2d", "one label per sample", {"a": _A, "y": _Y.reshape(20, 2)}, ""),
+    ("y-fractional", "fractional", {"a": _A, "y": np.linspace(0, 1, 40)}, ""),
+    ("modality-strings", "not numbers", {"a": np.array([["x"]] * 40), "y": _Y}, ""),
+    ("unknown-modality", "modalities must be", {"a": _A, "y": _Y}, ', modalities = ["zz"]'),
+    ("mask-shape", "mask must be", {"a": _A, "b": _B, "y": _Y, "mask": np.ones((40, 3))}, ""),
+    ("mask-values", "mask must be", {"a": _A, "y": _Y, "mask": np.full((40, 1), 2)}, ""),
+    ("split-values", "split values", {"a": _A, "y": _Y, "split": np.array(["train", "tst"] * 20)}, ""),
+    ("split-no-val", "no val samples", {"a": _A, "y": _Y, "split": np.array(["train", "test"] * 20)}, ""),
+]:
+    case(f"npz-{cid}", R, frag, t_DOT_toml=DATA.format(data=NPZ.format(extra=extra)), v_DOT_npz=_npz(**arrays))
+case("npz-missing", R, "not found", t_DOT_toml=DATA.format(data=NPZ.format(extra="")))
+case("npz-unreadable", R, "cannot read as .npz", t_DOT_toml=DATA.format(data=NPZ.format(extra="")),
+     v_DOT_npz=b"not a zip archive")
+case("npz-pickled-object", R, "cannot read as .npz", t_DOT_toml=DATA.format(data=NPZ.format(extra="")),
+     v_DOT_npz=_npz(a=np.array([{"x": 1}] * 40, dtype=object), y=_Y))
+CSV = 'name = "csv"\noptions = {{path = "t.csv", label = "y", modalities = {mods}}}'
+_HEAD = "y,a1,a2,b1\n"
+_OK = "".join(f"{i % 2},{i}.5,{i},{-i}\n" for i in range(40))
+for cid, frag, table, mods in [
+    ("no-label", "no label column", "z,a1,a2,b1\n1,2,3,4\n", '{a = "a*"}'),
+    ("not-a-number", "line 3, column 'a2': 'abc' is not a number", _HEAD + "0,1,2,3\n1,1,abc,3\n" + _OK,
+     '{a = "a*", b = ["b1"]}'),
+    ("partly-empty", "line 2, column 'a2': empty cell", _HEAD + "0,1,,3\n" + _OK, '{a = "a*", b = ["b1"]}'),
+    ("inf", "line 2, column 'b1': 'inf' is not finite", _HEAD + "0,1,2,inf\n" + _OK, '{a = "a*", b = ["b1"]}'),
+    ("empty-label", "line 2, column 'y': empty label", _HEAD + ",1,2,3\n" + _OK, '{a = "a*"}'),
+    ("all-empty-row", "line 2: every modality is empty", _HEAD + "0,,,\n" + _OK, '{a = "a*", b = ["b1"]}'),
+    ("pattern-matches-nothing", "matches no column", _HEAD + _OK, '{a = "x*"}'),
+    ("unknown-column", "no column 'c1'", _HEAD + _OK, '{a = ["c1"]}'),
+    ("column-twice", "is in modalities", _HEAD + _OK, '{a = "a*", b = ["a1"]}'),
+    ("label-as-feature", "includes the label", _HEAD + _OK, '{a = ["y", "a1"]}'),
+    ("one-class", "only one class", _HEAD + "".join(f"0,{i},1,2\n" for i in range(40)), '{a = "a*"}'),
+    ("no-rows", "no data rows", _HEAD, '{a = "a*"}'),
+    ("empty-file", "cannot read as csv", "", '{a = "a*"}'),
+    ("no-modalities", "give modalities", _HEAD + _OK, "{}"),
+]:
+    case(f"csv-{cid}", R, frag, t_DOT_toml=DATA.format(data=CSV.format(mods=mods)), t_DOT_csv=table)
+case("csv-modalities-number", R, "not a valid", t_DOT_toml=DATA.format(data=CSV.format(mods="5")), t_DOT_csv=_OK)
+case("loader-module-missing", R, "cannot import", t_DOT_toml=DATA.format(data='name = "no_such_module_qfl:load"'))
+case("loader-function-missing", R, "has no function", t_DOT_toml=DATA.format(data='name = "json:no_such"'))
+case("loader-returns-other", R, "not a qfl_qiskit.data.multimodaldataset",
+     t_DOT_toml=DATA.format(data='name = "os:getcwd"'))
+case("loader-raises-on-import", R, "importing plugin_boom failed", t_DOT_toml=DATA.format(
+    data='name = "plugin_boom:load"'), plugin_boom_DOT_py="raise RuntimeError('boom')\n")
+case("data-example-unknown", ["data", "example", "iris", "x.csv"], "unknown example")
+case("data-example-suffix", ["data", "example", "breast-cancer", "x.txt"], ".csv or .npz")
+case("data-inspect-kind", ["data", "inspect", "c.toml"], "has no [data]", c_DOT_toml=QFL)
+case("data-inspect-bad-file", ["data", "inspect", "t.toml"], "cannot read as .npz",
+     t_DOT_toml=DATA.format(data=NPZ.format(extra="")), v_DOT_npz=b"junk")
 case("fed-data-views-number", F, "not a valid", f_DOT_toml=FED.replace(
     'name = "synthetic_parity"\noptions = {num_modalities = 2, features = 2, n = 200}',
     'name = "uci_mfeat"\noptions = {views = 7}'))
