@@ -19,13 +19,58 @@ app = typer.Typer(
     help="Quantum multimodal fusion on Qiskit: build QFL/MMA circuits, transpile for IBM devices, report costs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
 )
 circuit_app = typer.Typer(help="Build and export circuits from spec files.", no_args_is_help=True)
 app.add_typer(circuit_app, name="circuit")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+#: Width of tables when stdout is not a terminal (piped or redirected) and COLUMNS is not set: wide enough that
+#: no column is cut ("fake_boeblingen" once came out as "fake_boebling…" at Rich's default of 80).
+PIPED_WIDTH = 200
+
+JSON_OPTION_HELP = "Print the command's data as JSON on stdout (tables and progress go to stderr)."
+
+
+def json_output(enabled: bool) -> None:
+    """With ``--json``: send the human output (tables, progress, notes) to stderr, keeping stdout for the JSON
+    that :func:`emit_json` prints at the end."""
+    if enabled:
+        console.file = sys.stderr
+
+
+def emit_json(data: object) -> None:
+    """Print ``data`` as JSON on stdout (NaN and infinity as null, like the records)."""
+    from qfl_qiskit.atomic import json_text
+
+    sys.stdout.write(json_text(data))
+    if not json_text(data).endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from qfl_qiskit import __version__
+    from qfl_qiskit.results.records import package_versions
+
+    versions = package_versions()
+    print(f"qfl-qiskit {__version__}")
+    for name, version in versions.items():
+        if name != "qfl-qiskit":
+            print(f"  {name} {version}")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version of qfl-qiskit and of the packages it runs on, and exit."),
+) -> None:
+    """Quantum multimodal fusion on Qiskit: build QFL/MMA circuits, transpile for IBM devices, report costs."""
 
 
 def compact_table(title: str, *, caption: str | None = None) -> Table:
@@ -37,8 +82,11 @@ def compact_table(title: str, *, caption: str | None = None) -> Table:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, reporting usage errors in one line with exit code 2."""
     import click
+    import os
 
     command = typer.main.get_command(app)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
     try:
         code = command.main(args=argv, prog_name="qfl", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -62,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         from qfl_qiskit.cli.errors import report
 
         sys.exit(report(exc))
+    finally:
+        console.file = None  # type: ignore[assignment]  # back to stdout (main may run again in one process)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, circuit_app, compact_table, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, circuit_app, compact_table, console, emit_json, json_output
 from qfl_qiskit.errors import CircuitError, QflError
 from qfl_qiskit.specs import MMASpec, QFLSpec, TranspileSpec, load_circuit_spec, validate
 
@@ -61,10 +61,12 @@ def circuit_build(
     out_dir: Path = typer.Option(Path("circuits/build"), "--out-dir", help="Where QPY and QASM files go."),
     draw: Path | None = typer.Option(None, "--draw", help="Also draw the circuit to this PNG."),
     present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Build a circuit from its spec: print a summary, export QPY + OpenQASM 3 (and a PNG drawing)."""
     from qfl_qiskit.atomic import Stage, require_writable_dir, require_writable_file
 
+    json_output(as_json)
     _check_suffix(draw, ".png", "--draw")
     require_writable_dir(out_dir, what="--out-dir")
     if draw is not None:
@@ -79,6 +81,13 @@ def circuit_build(
     stage.commit()
     console.print(_summary(spec, qnn))
     console.print(f"wrote {qpy_path} and {qasm_path}" + (f" and {draw}" if draw else ""))
+    if as_json:
+        qc = qnn.circuit
+        emit_json({"spec": {"spec_id": spec.spec_id, **spec.model_dump(mode="json")}, "qubits": qc.num_qubits,
+                   "inputs": [p.name for p in qnn.inputs], "weights": [p.name for p in qnn.weights],
+                   "depth": qc.depth(), "gates": dict(qc.count_ops()), "observables": qnn.metadata["observables"],
+                   "presence": qnn.metadata.get("presence"),
+                   "files": {"qpy": str(qpy_path), "qasm": str(qasm_path), "drawing": str(draw) if draw else None}})
 
 
 def _drawing(qnn: QnnCircuit) -> bytes:
@@ -126,8 +135,8 @@ def _report(
     plot_path: Path | None,
     isa_dir: Path,
     results_dir: Path,
-) -> None:
-    """Sweep, then write ISA circuits, the JSON record and the PNG; print the ranked table."""
+) -> dict:
+    """Sweep, then write ISA circuits, the JSON record and the PNG; print the ranked table; return the record."""
     from rich.progress import Progress
 
     from qfl_qiskit.atomic import Stage, require_writable_dir, require_writable_file
@@ -137,7 +146,7 @@ def _report(
 
     require_writable_dir(isa_dir, what="--isa-dir")
     require_writable_dir(results_dir, what="--results-dir")
-    for path, option in ((json_path, "--json"), (plot_path, "--plot")):
+    for path, option in ((json_path, "--record"), (plot_path, "--plot")):
         if path is not None:
             require_writable_file(path, what=option)
 
@@ -171,6 +180,7 @@ def _report(
                           f"{a['two_qubit_count']} two-qubit gates, ESP {a['esp']:.4f} ({a['seconds']:.2f} s)"),
                           markup=False)
     console.print(f"wrote {json_path}, {plot_path} and ISA circuits under {isa_dir}/")
+    return record
 
 
 def _report_table(spec: QFLSpec | MMASpec, reports: list) -> Table:
@@ -203,14 +213,16 @@ def transpile_report(
                                  "(QFL/MMA-aware placement, bridges instead of SWAPs) or all (both, best kept)."),
     anchors: bool = typer.Option(False, "--anchors", help="Also report SABRE with 64 layout and swap trials and "
                                  "mapomatic's best layout per backend (references, never kept)."),
-    json_path: Path | None = typer.Option(None, "--json", help="Record path (default results/transpile_*.json)."),
+    json_path: Path | None = typer.Option(None, "--record", help="Record path (default results/transpile_*.json)."),
     plot_path: Path | None = typer.Option(None, "--plot", help="PNG path (default: beside the JSON record)."),
     present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
     isa_dir: Path = typer.Option(Path("circuits/isa"), "--isa-dir", help="Where ISA QPY/QASM files go."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where records go by default."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Transpile a circuit spec for each backend (seed sweep, best by ESP) and compare the backends."""
-    _check_suffix(json_path, ".json", "--json")
+    json_output(as_json)
+    _check_suffix(json_path, ".json", "--record")
     _check_suffix(plot_path, ".png", "--plot")
     tspec = validate(
         TranspileSpec,
@@ -219,4 +231,7 @@ def transpile_report(
         source="command line",
     )
     spec, qnn = _load(spec_file, present)
-    _report(spec, qnn, tspec, json_path=json_path, plot_path=plot_path, isa_dir=isa_dir, results_dir=results_dir)
+    record = _report(spec, qnn, tspec, json_path=json_path, plot_path=plot_path, isa_dir=isa_dir,
+                     results_dir=results_dir)
+    if as_json:
+        emit_json(record)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import typer
 
-from qfl_qiskit.cli.app import app, compact_table, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
 from qfl_qiskit.errors import SpecError
 
 data_app = typer.Typer(help="Your own data: example files and what a spec's [data] reads.", no_args_is_help=True)
@@ -72,13 +71,14 @@ def example(
 @data_app.command("inspect")
 def inspect(
     spec_file: Path = typer.Argument(..., help="A train or federated spec whose [data] to read."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Load a spec's data as training would and show its modalities, classes, split and file hashes."""
     from qfl_qiskit.data import load_dataset
     from qfl_qiskit.data.files import data_files
     from qfl_qiskit.specs.base import read_toml
 
+    json_output(as_json)
     kind = read_toml(spec_file).get("kind", "train")
     if kind == "federated":
         from qfl_qiskit.specs.federated import load_federated_spec
@@ -100,9 +100,6 @@ def inspect(
                                                       for i, p in enumerate(("train", "val", "test"))},
         "files": data_files(data.options),
     }
-    if as_json:
-        print(json.dumps(summary, indent=2))
-        return
     console.print(f"{spec_file}: loader {data.name}, {len(ds)} samples, {ds.num_classes} classes "
                   f"(samples per class {summary['class_counts']})")
     table = compact_table("modalities")
@@ -115,3 +112,5 @@ def inspect(
         console.print(f"fixed split from the file: {summary['fixed_split']}")
     for f in summary["files"]:
         console.print(f"file {f['path']}: {f.get('bytes', 0):,} bytes, sha256 {f.get('sha256', '-')}")
+    if as_json:
+        emit_json(summary)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from qfl_qiskit.cli.app import app, compact_table, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
 
 
 @app.command("federated")
@@ -16,6 +16,7 @@ def federated(
     spec_file: Path = typer.Argument(..., help="Federated spec TOML (kind = \"federated\")."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="The run goes to <dir>/<name>/."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last checkpointed round."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Train over simulated clients on Flower (IID or Dirichlet data, missing modalities, MMA aggregation)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -24,6 +25,7 @@ def federated(
     from qfl_qiskit.federated.run import run_federated
     from qfl_qiskit.specs.federated import load_federated_spec
 
+    json_output(as_json)
     require_writable_dir(results_dir, what="--results-dir")  # before Ray starts, not after a round
     spec = load_federated_spec(spec_file)
     out_dir = results_dir / spec.name
@@ -55,3 +57,5 @@ def federated(
                       str(len(h.get("clients", [])) - len(h.get("rejected", []))), note)
     console.print(table)
     console.print(f"wrote {out_dir}/ (record.json, accuracy_per_round.png, checkpoint.pt)")
+    if as_json:
+        emit_json(record)

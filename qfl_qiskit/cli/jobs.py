@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from qfl_qiskit.cli.app import app, compact_table, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
 
 jobs_app = typer.Typer(help="List, inspect, fetch and cancel recorded Runtime jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
@@ -51,6 +51,7 @@ def submit(
     max_qpu_seconds: float = typer.Option(None, "--max-qpu-seconds", min=0,
                                           help="Refuse to submit if the estimated QPU time is larger."),
     records_dir: Path = RECORDS,
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Submit a job spec as ONE Runtime job; the record is written before waiting, so nothing is lost."""
     from qfl_qiskit.atomic import require_writable_dir
@@ -58,6 +59,7 @@ def submit(
     from qfl_qiskit.specs.job import load_job_spec
     from qfl_qiskit.training.hardware import job_inputs
 
+    json_output(as_json)
     require_writable_dir(records_dir, what="--records-dir")
     from qfl_qiskit.execution.runtime import check_options
 
@@ -87,17 +89,27 @@ def submit(
     rid = outcome.record["record_id"]
     if dry_run:
         console.print(f"dry run: nothing submitted; record {records_dir / rid}.json")
-        return
-    console.print(f"job {outcome.record['job_ids'][0]} {outcome.record['status']} on {outcome.record['backend']} "
-                  f"({outcome.record['mode']} mode); record id {rid}; `qfl jobs fetch {rid}` for the values")
+    else:
+        console.print(f"job {outcome.record['job_ids'][0]} {outcome.record['status']} on "
+                      f"{outcome.record['backend']} ({outcome.record['mode']} mode); record id {rid}; "
+                      f"`qfl jobs fetch {rid}` for the values")
+    if as_json:
+        emit_json(outcome.record)
 
 
 @jobs_app.command("list")
-def list_jobs(records_dir: Path = RECORDS) -> None:
+def list_jobs(records_dir: Path = RECORDS,
+              as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
     """Every job record, newest first (corrupt ones flagged)."""
     from qfl_qiskit.runtime.records import list_records
 
+    json_output(as_json)
     rows = list_records(records_dir)
+    if as_json:
+        emit_json({"records": [{"record_id": rid, "corrupt": rec is None,
+                                **({} if rec is None else {k: rec.get(k) for k in
+                                                           ("status", "backend", "mode", "job_ids", "cost")})}
+                               for rid, rec in rows]})
     if not rows:
         console.print(f"no job records in {records_dir}")
         return
@@ -116,12 +128,16 @@ def list_jobs(records_dir: Path = RECORDS) -> None:
 
 @jobs_app.command("status")
 def status(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
-           records_dir: Path = RECORDS) -> None:
+           records_dir: Path = RECORDS,
+           as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
     """The status history of a job (refreshed from the service for real backends)."""
     from qfl_qiskit.runtime import jobs
 
+    json_output(as_json)
     with _quiet_runtime():
         rec = jobs.status(record_id, records_dir=records_dir)
+    if as_json:
+        emit_json(rec)
     table = compact_table(f"{record_id}: {rec['status']} ({rec['backend']}, {rec['mode']}, "
                           f"job {(rec.get('job_ids') or ['-'])[0]})")
     for col in ("time", "status", "error"):
@@ -137,22 +153,25 @@ def status(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs l
 @jobs_app.command("fetch")
 def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs list`)."),
           records_dir: Path = RECORDS,
-          results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Result records go here.")) -> None:
+          results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Result records go here."),
+          as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
     """Fetch a job's result, write a results record and print the expectation values (or model metrics)."""
     from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.runtime import jobs
     from qfl_qiskit.results import make_record, save_record
     from qfl_qiskit.training.hardware import interpret
 
+    json_output(as_json)
     require_writable_dir(results_dir, what="--results-dir")
     with _quiet_runtime():
         rec, result = jobs.fetch(record_id, records_dir=records_dir)
         payload = interpret(rec, jobs.pub_results(result))
     out = results_dir / "runtime_jobs" / f"{record_id}.json"
     seeds = {"seed": rec["options"]["seed"]} if rec["options"].get("seed") is not None else {}
-    save_record(make_record("runtime_job_result", specs=rec["specs"], seeds=seeds,
-                            payload={"record_id": record_id, "job_ids": rec["job_ids"], "backend": rec["backend"],
-                                     "recovered_by": rec.get("recovered_by"), **payload}), out)
+    result_record = make_record("runtime_job_result", specs=rec["specs"], seeds=seeds,
+                                payload={"record_id": record_id, "job_ids": rec["job_ids"], "backend": rec["backend"],
+                                         "recovered_by": rec.get("recovered_by"), **payload})
+    save_record(result_record, out)
     if "metrics" in payload:
         table = compact_table(f"{record_id}: model on {rec['backend']} ({rec['inputs']['samples']} samples)")
         for col in ("values", "accuracy", "macro F1", "macro AUC"):
@@ -171,6 +190,8 @@ def fetch(record_id: str = typer.Argument(..., help="Record id (see `qfl jobs li
             console.print(table)
     note = " (recovered by a seeded local re-run)" if rec.get("recovered_by") else ""
     console.print(f"wrote {out}{note}")
+    if as_json:
+        emit_json(result_record)
 
 
 @jobs_app.command("cancel")

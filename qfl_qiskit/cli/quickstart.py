@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from qfl_qiskit.cli.app import app, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, console, emit_json, json_output
 
 QUICKSTART_BACKENDS = ("fake_torino", "fake_fez")
 
@@ -26,6 +26,7 @@ def quickstart(
                               help="Shots per Pauli setting in the noisy evaluation."),
     seeds: int = typer.Option(4, "--seeds", min=1, max=256, help="Transpiler seeds per backend."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted quickstart from its checkpoints."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Train QFL, LMF and Concat on UCI Multiple Features, transpile the QFL circuit, evaluate it under noise."""
     from qfl_qiskit.atomic import require_writable_dir
@@ -38,6 +39,7 @@ def quickstart(
     from qfl_qiskit.training import load_model, prepare_data
     from qfl_qiskit.training.noisy import evaluate_noisy
 
+    json_output(as_json)
     require_writable_dir(results_dir, what="--results-dir")
     require_writable_dir(isa_dir, what="--isa-dir")
     with resources.as_file(resources.files("qfl_qiskit.cli").joinpath("quickstart.toml")) as default:
@@ -55,7 +57,7 @@ def quickstart(
     label = quantum[0].display
     model, saved = load_model(run_dir / label / "model.pt")
     tspec = validate(TranspileSpec, {"backends": QUICKSTART_BACKENDS, "seeds": seeds}, source="quickstart")
-    _report(model.spec, model.qnn, tspec, json_path=run_dir / f"transpile_{label}.json",
+    report = _report(model.spec, model.qnn, tspec, json_path=run_dir / f"transpile_{label}.json",
             plot_path=run_dir / f"transpile_{label}.png", isa_dir=isa_dir, results_dir=run_dir)
 
     console.rule(f"3. the trained QFL under {QUICKSTART_BACKENDS[0]} calibration noise")
@@ -66,6 +68,10 @@ def quickstart(
                              shots=shots, seed=spec.seed, transpile_seeds=seeds)
     console.print(noisy_table(label, out))
     path = run_dir / label / f"evaluate_{QUICKSTART_BACKENDS[0]}.json"
-    save_record(make_record("noisy_evaluation", specs={"train": spec, "model": quantum[0]},
-                            seeds={"seed": spec.seed, "aer_seed": spec.seed}, payload={"label": label, **out}), path)
+    noisy = make_record("noisy_evaluation", specs={"train": spec, "model": quantum[0]},
+                        seeds={"seed": spec.seed, "aer_seed": spec.seed}, payload={"label": label, **out},
+                        data=splits.provenance())
+    save_record(noisy, path)
     console.print(f"wrote {run_dir}/ (records, learning curves, weights, transpilation report) and {isa_dir}/")
+    if as_json:
+        emit_json({"comparison": record, "transpile_report": report, "noisy_evaluation": noisy})

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, compact_table, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
 
 
 @app.command("noise-study")
@@ -17,6 +17,7 @@ def noise_study(
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="The study goes to <dir>/<name>/."),
     workers: int = typer.Option(None, "--workers", min=1, max=256, help="Parallel processes (default: the spec's)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard this study's earlier cells and start over."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Sweep noise scale x mitigation x seed; resumes a partly done study without recomputing finished cells."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -25,6 +26,7 @@ def noise_study(
     from qfl_qiskit.specs.study import load_study_spec
     from qfl_qiskit.studies import run_study
 
+    json_output(as_json)
     require_writable_dir(results_dir, what="--results-dir")
     spec = load_study_spec(spec_file)
     if workers is not None:
@@ -49,6 +51,8 @@ def noise_study(
         record = run_study(spec, out_dir, progress=on_event, fresh=fresh)
     console.print(study_table(record))
     console.print(f"wrote {out_dir}/ (study.json, cells.csv, plots)")
+    if as_json:
+        emit_json(record)
 
 
 def study_table(record: dict[str, Any]) -> Table:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from qfl_qiskit.cli.app import app, compact_table, console
+from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
 
 
 def comparison_table(record: dict[str, Any], *, title: str) -> Table:
@@ -115,12 +115,14 @@ def train(
                                                         "replaces the spec's init_from."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Device runs: transpile and estimate the QPU time of the "
                                                           "whole run; submit nothing, write nothing."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Train the model(s) of a spec; writes checkpoints, weights, records and learning curves.
 
     With estimator = "runtime" in the spec's execution table, every optimisation step is one Runtime job on
     the backend.
     """
+    json_output(as_json)
     record = run_training(spec_file, results_dir=results_dir, resume=resume, only=model or None,
                           init_from=init_from, dry_run=dry_run)
     if dry_run:
@@ -131,6 +133,8 @@ def train(
                 console.print(f"{row['label']}: transpiled for {r['backend']}: {r['two_qubit_count']} two-qubit "
                               f"gates, 2q depth {r['two_qubit_depth']}, ESP {r['esp']:.3f} (seed {r['seed']} of "
                               f"{len(r['candidates'])} candidates)", markup=False)
+        if as_json:
+            emit_json(record)
         return
     run = record["specs"]["train"]["name"]
     if record["specs"]["train"]["execution"]["estimator"] == "runtime":
@@ -138,6 +142,8 @@ def train(
     else:
         console.print(comparison_table(record, title=f"run '{run}': test split"))
     console.print(f"wrote {results_dir / run}/")
+    if as_json:
+        emit_json(record)
 
 
 @app.command("compare")
@@ -147,12 +153,14 @@ def compare(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints of an interrupted run."),
     seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds: one split and initialisation each; "
                                                      "the table shows mean and standard deviation."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Train every model of a spec on the same split and print one comparison table."""
     from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.errors import SpecError
     from qfl_qiskit.specs.train import load_train_spec
 
+    json_output(as_json)
     require_writable_dir(results_dir, what="--results-dir")
     spec = load_train_spec(spec_file)
     if len(spec.models) < 2:
@@ -162,6 +170,8 @@ def compare(
         record = run_training(spec_file, results_dir=results_dir, resume=resume, only=None)
         console.print(comparison_table(record, title=f"run '{spec.name}': fusion models on the same split (test)"))
         console.print(f"wrote {results_dir / spec.name}/comparison.json")
+        if as_json:
+            emit_json(record)
         return
     records = [run_training(spec_file, results_dir=results_dir, resume=resume, only=None, seed=s)
                for s in seed_list]
@@ -169,10 +179,13 @@ def compare(
     from qfl_qiskit.results import make_record, save_record
 
     path = results_dir / f"{spec.name}_seeds" / "summary.json"
-    save_record(make_record("comparison_over_seeds", specs={"train": spec}, seeds={"seeds": seed_list},
-                            payload={"models": summary, "runs": [f"{spec.name}_seed{s}" for s in seed_list]}), path)
+    summary_record = make_record("comparison_over_seeds", specs={"train": spec}, seeds={"seeds": seed_list},
+                                 payload={"models": summary, "runs": [f"{spec.name}_seed{s}" for s in seed_list]})
+    save_record(summary_record, path)
     console.print(seeds_table(summary, title=f"{spec.name}: test metrics over seeds {seed_list} (mean ± std)"))
     console.print(f"wrote {path}")
+    if as_json:
+        emit_json(summary_record)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -245,6 +258,7 @@ def evaluate_cmd(
     mitigation: str = typer.Option("none", "--mitigation",
                                    help="none, zne, rem, ddd or combinations like zne+rem (ZNE: random gate folding "
                                         "at 1, 2, 3, Richardson; DDD: X-X in idle windows, needs --backend)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Re-evaluate a trained quantum model on a noisy Aer simulation of its transpiled circuit (test split)."""
     from qfl_qiskit.errors import SpecError
@@ -253,6 +267,7 @@ def evaluate_cmd(
     from qfl_qiskit.training import load_model, prepare_data
     from qfl_qiskit.training.noisy import evaluate_noisy
 
+    json_output(as_json)
     if backend is None and noise is None:
         raise SpecError("give --backend (its calibration is the noise model) and/or --noise NOISE.toml")
     from qfl_qiskit.transpile.report import STRATEGIES
@@ -283,6 +298,8 @@ def evaluate_cmd(
                          data=splits.provenance())
     save_record(record, path)
     console.print(f"wrote {path}")
+    if as_json:
+        emit_json(record)
 
 
 def noisy_table(label: str, out: dict[str, Any]) -> Table:

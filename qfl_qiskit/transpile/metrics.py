@@ -90,6 +90,28 @@ def calibration_time(backend: BackendV2) -> str | None:
     return None
 
 
+def broken_calibration(backend: BackendV2, *, threshold: float = 0.5) -> dict[str, int]:
+    """How many two-qubit gates (couplers), one-qubit gates and read-outs the calibration gives an error of at
+    least ``threshold``: marked broken (fake_kyoto has couplers at error 1.0, so its median 2q error reads 1.0)."""
+    target = backend.target
+    out = {"couplers": 0, "1q gates": 0, "read-outs": 0}
+    couplers = set()
+    for name in target.operation_names:
+        if name in _NON_GATES - {"measure"} or name in {"rz", "id"}:
+            continue
+        for qargs, props in (target[name] or {}).items():
+            if props is None or props.error is None or qargs is None or props.error < threshold:
+                continue
+            if name == "measure":
+                out["read-outs"] += 1
+            elif len(qargs) == 2:
+                couplers.add(tuple(sorted(qargs)))
+            elif len(qargs) == 1:
+                out["1q gates"] += 1
+    out["couplers"] = len(couplers)
+    return out
+
+
 def median_errors(backend: BackendV2) -> dict[str, float | None]:
     """Median 1q, 2q and readout errors over the target's qubits and pairs."""
     import numpy as np

@@ -173,12 +173,12 @@ case("tr-level-4", T + ["-O", "4"], "less than or equal", c_DOT_toml=QFL)
 case("tr-seeds-0", T + ["--seeds", "0"], "greater", c_DOT_toml=QFL)
 case("tr-seeds-huge", T + ["--seeds", "1000000000"], "less than", c_DOT_toml=QFL)
 case("tr-seeds-text", T + ["--seeds", "many"], "", c_DOT_toml=QFL)
-case("tr-json-suffix", T + ["--json", "r.txt"], ".json", c_DOT_toml=QFL)
+case("tr-record-suffix", T + ["--record", "r.txt"], ".json", c_DOT_toml=QFL)
 case("tr-plot-suffix", T + ["--plot", "r.jpg"], ".png", c_DOT_toml=QFL)
 case("tr-isa-dir-file", ["transpile-report", "c.toml", "--isa-dir", "afile"], "is a file", c_DOT_toml=QFL, afile="")
 case("tr-results-file", ["transpile-report", "c.toml", "--results-dir", "afile", "--isa-dir", "i"], "is a file",
      c_DOT_toml=QFL, afile="")
-case("tr-json-under-file", T + ["--json", "afile/r.json"], "is a file", c_DOT_toml=QFL, afile="")
+case("tr-record-under-file", T + ["--record", "afile/r.json"], "is a file", c_DOT_toml=QFL, afile="")
 case("tr-too-wide", T + ["-b", "fake_manila"], "qubits", c_DOT_toml=edit(QFL, modalities="40"))
 
 # --- train / compare -----------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_transpile_report_writes_record_plot_and_isa(tmp_path, spec_file, capsys
     json_path = tmp_path / "out" / "report.json"
     isa_dir = tmp_path / "isa"
     code, out, err = run(["transpile-report", str(spec_file), "-b", "fake_torino", "-b", "fake_manila",
-                          "--seeds", "2", "--json", str(json_path), "--isa-dir", str(isa_dir)], capsys)
+                          "--seeds", "2", "--record", str(json_path), "--isa-dir", str(isa_dir)], capsys)
     assert code == 0, err
     assert "fake_torino" in out and "fake_manila" in out and "gain" in out
     record = json.loads(json_path.read_text())
@@ -114,7 +114,7 @@ def test_bad_spec_one_line_exit_2_no_files(tmp_path, capsys, monkeypatch, name, 
         (["transpile-report", "{spec}", "-b", "fake_fez", "-b", "fake_fez"], "named twice"),
         (["transpile-report", "{spec}", "--seeds", "0"], "seeds: Input should be greater than or equal to 1"),
         (["transpile-report", "{spec}", "-O", "5"], "optimization_level"),
-        (["transpile-report", "{spec}", "--json", "out.txt"], "expected a .json file name"),
+        (["transpile-report", "{spec}", "--record", "out.txt"], "expected a .json file name"),
         (["transpile-report", "{spec}", "--present", "1,0"], "--present applies to MMA specs only"),
         (["circuit", "build", "{mma}", "--present", "1,0"], "needs 3 comma-separated 0/1 flags"),
         (["circuit", "build", "{mma}", "--present", "1,x,0"], "needs 3 comma-separated 0/1 flags"),
@@ -152,3 +152,61 @@ def test_backends_table(capsys):
     assert "fake_manila" in out and "5" in out and "cx" in out
     code, _, err = run(["backends", "--contains", "zzz"], capsys)
     assert code == 2 and "no backend name contains 'zzz'" in err
+
+
+def test_version_names_the_package_and_what_it_runs_on(capsys):
+    from qfl_qiskit import __version__
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.splitlines()[0] == f"qfl-qiskit {__version__}"
+    assert any(line.split()[0] == "qiskit" for line in out.splitlines()[1:])
+
+
+def test_shell_completion_is_available(capsys):
+    code, out, _ = run_cli(["--show-completion", "bash"], capsys)
+    assert code == 0 and "_QFL_COMPLETE" in out
+
+
+def test_piped_tables_never_cut_backend_names(capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run_cli(["backends", "--contains", "boeblingen"], capsys)
+    assert code == 0 and "fake_boeblingen " in out and "…" not in out
+
+
+def test_backends_flags_broken_calibration(capsys):
+    code, out, _ = run_cli(["backends", "--contains", "kyoto", "--json"], capsys)
+    assert code == 0
+    [row] = json.loads(out)["backends"]
+    assert row["name"] == "fake_kyoto" and row["broken"]["couplers"] > 0 and row["median_2q_error"] >= 0.5
+    code, out, err = run_cli(["backends", "--contains", "kyoto"], capsys)
+    assert "warning: fake_kyoto: calibration marks" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["circuit", "build", "circuits/qfl_default.toml", "--out-dir", "{tmp}/b"],
+    ["transpile-report", "circuits/mma_default.toml", "-b", "fake_guadalupe", "--seeds", "1", "--results-dir",
+     "{tmp}/r", "--isa-dir", "{tmp}/isa"],
+    ["jobs", "list", "--records-dir", "{tmp}/none"],
+    ["backends", "--contains", "manila"],
+], ids=["circuit-build", "transpile-report", "jobs-list", "backends"])
+def test_json_puts_the_data_alone_on_stdout_and_the_tables_on_stderr(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    code, out, err = run_cli([a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)  # stdout holds nothing else
+    assert isinstance(data, dict) and data
+    if argv[0] == "transpile-report":
+        written = json.loads(next((tmp_path / "r").glob("transpile_*.json")).read_text())
+        assert data == written and "ranked by ESP" in err
+    if argv[0] == "circuit":
+        assert data["qubits"] == 5 and len(data["inputs"]) == 12 and len(data["weights"]) == 30
+
+
+def test_train_json_is_the_comparison_record(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.toml").write_text('name = "t"\n[data]\nname = "synthetic_parity"\n'
+                                     'options = {num_modalities = 2, features = 1, n = 80}\n[optim]\nepochs = 1\n'
+                                     '[[models]]\nname = "concat"\nfeatures = 1\n')
+    code, out, err = run_cli(["train", "t.toml", "--results-dir", "res", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out) == json.loads((tmp_path / "res" / "t" / "comparison.json").read_text())
