@@ -182,8 +182,12 @@ def compare(
     summary_record = make_record("comparison_over_seeds", specs={"train": spec}, seeds={"seeds": seed_list},
                                  payload={"models": summary, "runs": [f"{spec.name}_seed{s}" for s in seed_list]})
     save_record(summary_record, path)
+    from qfl_qiskit.atomic import atomic_write_bytes
+    from qfl_qiskit.results.plots import render_comparison
+
+    figure = atomic_write_bytes(path.with_suffix(".png"), render_comparison(records, title=spec.name))
     console.print(seeds_table(summary, title=f"{spec.name}: test metrics over seeds {seed_list} (mean ± std)"))
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path} and {figure}")
     if as_json:
         emit_json(summary_record)
 

@@ -47,26 +47,81 @@ def render_learning_curve(record: dict[str, Any]) -> bytes:
     Returns:
         PNG bytes.
     """
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     payload = record["payload"]
     hist = payload["history"]
     epochs = [r["epoch"] for r in hist]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6), constrained_layout=True)
     left.plot(epochs, [r["train_loss"] for r in hist], marker="o", ms=3, label="train")
     left.plot(epochs, [r["val_loss"] for r in hist], marker="o", ms=3, label="validation")
     left.set_xlabel("epoch")
     left.set_ylabel("loss")
     left.legend(fontsize=8)
-    for key, name in (("val_accuracy", "accuracy"), ("val_macro_f1", "macro-F1"), ("val_macro_auc", "macro AUC")):
-        right.plot(epochs, [r[key] for r in hist], marker="o", ms=3, label=name)
+    shown = []
+    styles = (("val_accuracy", "accuracy", "-", "o", "accuracy"), ("val_macro_f1", "macro-F1", "--", "s", "macro_f1"),
+              ("val_macro_auc", "macro AUC", ":", "^", "macro_auc"))
+    test = payload.get("test") or {}
+    for key, name, ls, marker, test_key in styles:
+        line, = right.plot(epochs, [r[key] for r in hist], ls=ls, marker=marker, ms=3, label=f"validation {name}")
+        shown += [r[key] for r in hist]
+        if test_key in test:  # the test split, once, with the best epoch's weights
+            right.scatter([payload["best_epoch"]], [test[test_key]], marker="*", s=90, color=line.get_color(),
+                          edgecolor="black", linewidths=0.5, zorder=4, label=f"test {name}")
+            shown.append(test[test_key])
+    low, high = min(shown), max(shown)
+    pad = max(0.02, 0.1 * (high - low))
+    right.set_ylim(max(0.0, low - pad), min(1.0, high + pad) + 0.005)  # fitted, not 0-1
     right.set_xlabel("epoch")
-    right.set_ylabel("validation")
-    right.set_ylim(0, 1.02)
-    right.legend(fontsize=8, loc="lower right")
+    right.set_ylabel("metric")
+    right.legend(fontsize=7, loc="lower right", ncol=2)
     for ax in (left, right):
         ax.axvline(payload["best_epoch"], color="grey", ls="--", lw=0.8)
-    fig.suptitle(f"{payload['label']}: {payload['fusion_parameters']} fusion / {payload['total_parameters']} total "
-                 "parameters (dashed: best epoch)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    train = (record.get("specs") or {}).get("train") or {}
+    run = f"{train.get('name', '?')} ({(train.get('data') or {}).get('name', '?')}, seed {train.get('seed', '?')})"
+    fig.suptitle(f"{run}: {payload['label']}, {payload['fusion_parameters']} fusion / "
+                 f"{payload['total_parameters']} total parameters; dashed line: best epoch, stars: test", fontsize=9)
+    return _png(fig)
+
+
+def render_comparison(records: list[dict[str, Any]], *, title: str) -> bytes:
+    """The models of one or more comparison runs (one per seed) side by side: test accuracy, macro-F1 and macro
+    AUC per model (mean, with each seed as a point and the standard deviation as a bar when there are several),
+    and the fusion and total parameter counts (log scale)."""
+    plt = _pyplot()
+    labels = [r["label"] for r in records[0]["payload"]["models"]]
+    metrics = (("accuracy", "test accuracy"), ("macro_f1", "test macro-F1"), ("macro_auc", "test macro AUC"))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), constrained_layout=True)
+    x = np.arange(len(labels))
+    for ax, (key, name) in zip(axes, metrics):
+        per_seed = np.array([[next(m for m in r["payload"]["models"] if m["label"] == lab)["test"][key]
+                              for lab in labels] for r in records])
+        mean = per_seed.mean(axis=0)
+        err = per_seed.std(axis=0, ddof=1) if len(records) > 1 else None
+        colors = ["#c44e52" if next(m for m in records[0]["payload"]["models"] if m["label"] == lab)["quantum"]
+                  else "#4c72b0" for lab in labels]
+        ax.bar(x, mean, yerr=err, color=colors, alpha=0.8, capsize=3)
+        for row in per_seed:
+            ax.scatter(x, row, color="black", s=8, zorder=3)
+        low = float(per_seed.min())
+        ax.set_ylim(max(0.0, min(low - 0.05, 1.0 - 0.2)), 1.0)
+        ax.set_xticks(x, labels, rotation=30)
+        ax.set_ylabel(name)
+    fusion = [next(m for m in records[0]["payload"]["models"] if m["label"] == lab)["fusion_parameters"]
+              for lab in labels]
+    total = [next(m for m in records[0]["payload"]["models"] if m["label"] == lab)["total_parameters"]
+             for lab in labels]
+    axes[3].bar(x - 0.2, fusion, width=0.4, label="fusion", color="#55a868")
+    axes[3].bar(x + 0.2, total, width=0.4, label="total", color="#8172b2")
+    axes[3].set_yscale("log")
+    axes[3].set_xticks(x, labels, rotation=30)
+    axes[3].set_ylabel("parameters")
+    axes[3].legend(fontsize=8)
+    seeds = ", ".join(str(r["specs"]["train"]["seed"]) for r in records)
+    fig.suptitle(f"{title}: {len(records)} seed{'s' if len(records) > 1 else ''} ({seeds}); red: quantum; "
+                 f"bars: mean{' +- std over seeds, dots: each seed' if len(records) > 1 else ''}", fontsize=9)
     return _png(fig)
 
 

@@ -3,7 +3,7 @@
 Layout of a run folder ``<results>/<spec.name>/``: ``<label>/checkpoint.pt`` (every epoch, for ``--resume``),
 ``<label>/model.pt`` (best weights + what is needed to rebuild the model), ``<label>/record.json`` (spec, seeds,
 versions, per-epoch metrics, parameter counts, test metrics, wall time), ``<label>/learning_curve.png``, and
-``comparison.json`` over all models of the spec.
+``comparison.json`` over all models of the spec, with ``comparison.png`` (metrics and parameter counts per model).
 """
 
 from __future__ import annotations
@@ -221,6 +221,10 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
                                            "num_classes": splits.num_classes, "sizes": splits.sizes},
                                   "models": rows}, data=splits.provenance())
     save_record(record, run_dir / "comparison.json")
+    if len(rows) > 1:
+        from qfl_qiskit.results.plots import render_comparison
+
+        atomic_write_bytes(run_dir / "comparison.png", render_comparison([record], title=spec.name))
     return record
 
 

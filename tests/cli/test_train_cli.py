@@ -65,6 +65,7 @@ def test_train_writes_a_complete_run_folder(trained):
     rows = {r["label"]: r for r in comparison["payload"]["models"]}
     assert rows["qfl"]["fusion_parameters"] == 2 * 1 * 3 * 3  # 2 slots + 1 -> 2 index qubits + 1 value qubit
     assert rows["concat"]["fusion_parameters"] == 2 * 2 * 4 + 4
+    assert (run_dir / "comparison.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_resume_of_a_finished_run_trains_nothing(trained, spec_file, capsys):
@@ -162,6 +163,7 @@ def test_compare_over_seeds_summarises_each_seed_run(spec_file, tmp_path, capsys
     for entry in summary:
         vals = entry["accuracy"]["values"]
         assert entry["accuracy"]["mean"] == pytest.approx(sum(vals) / 2)
+    assert (res / "tiny_seeds" / "summary.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("seeds", ["", "1,1", "-1", "a,b"])
