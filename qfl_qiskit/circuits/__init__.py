@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qfl_qiskit.circuits.export import export_circuit
+from qfl_qiskit.circuits.export import export_circuit, load_qnn, sidecar
 from qfl_qiskit.circuits.mma import build_mma, mma_weight_groups
 from qfl_qiskit.circuits.qfl import build_qfl, qfl_layout
 from qfl_qiskit.circuits.types import QnnCircuit
@@ -16,6 +16,8 @@ __all__ = [
     "build_mma",
     "build_qfl",
     "export_circuit",
+    "load_qnn",
+    "sidecar",
     "mma_weight_groups",
     "qfl_layout",
 ]

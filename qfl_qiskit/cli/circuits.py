@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, circuit_app, compact_table, console, emit_json, json_output
-from qfl_qiskit.errors import CircuitError, QflError
+from qfl_qiskit.errors import CircuitError, QflError, SpecError
 from qfl_qiskit.specs import MMASpec, QFLSpec, TranspileSpec, load_circuit_spec, validate
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ def circuit_build(
     spec_file: Path = typer.Argument(..., help="Circuit spec TOML (kind = \"qfl\" or \"mma\")."),
     out_dir: Path = typer.Option(Path("circuits/build"), "--out-dir", help="Where QPY and QASM files go."),
     draw: Path | None = typer.Option(None, "--draw", help="Also draw the circuit to this PNG."),
+    draw_level: str = typer.Option("blocks", "--draw-level", help="blocks: S(x), U(theta), encodings and fusion "
+                                   "as labelled boxes; gates: every gate."),
     present: str | None = typer.Option(None, "--present", help="MMA only: presence flags, e.g. 1,0,1."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -68,16 +70,19 @@ def circuit_build(
 
     json_output(as_json)
     _check_suffix(draw, ".png", "--draw")
+    if draw_level not in ("blocks", "gates"):
+        raise SpecError(f"--draw-level must be blocks or gates, got '{draw_level}'")
     require_writable_dir(out_dir, what="--out-dir")
     if draw is not None:
         require_writable_file(draw, what="--draw")
     spec, qnn = _load(spec_file, present)
-    from qfl_qiskit.circuits import export_circuit
+    from qfl_qiskit.circuits.export import export_circuit, sidecar
 
     stage = Stage()  # QPY, QASM and the drawing are written together, or none of them
-    qpy_path, qasm_path = export_circuit(qnn.circuit, out_dir / artifact_stem(qnn), stage=stage)
+    qpy_path, qasm_path = export_circuit(qnn.circuit, out_dir / artifact_stem(qnn), stage=stage,
+                                         meta=sidecar(qnn, spec=spec))
     if draw is not None:
-        stage.add(draw, _drawing(qnn))
+        stage.add(draw, _drawing(qnn, spec, level=draw_level))
     stage.commit()
     console.print(_summary(spec, qnn))
     console.print(f"wrote {qpy_path} and {qasm_path}" + (f" and {draw}" if draw else ""))
@@ -90,7 +95,7 @@ def circuit_build(
                    "files": {"qpy": str(qpy_path), "qasm": str(qasm_path), "drawing": str(draw) if draw else None}})
 
 
-def _drawing(qnn: QnnCircuit) -> bytes:
+def _drawing(qnn: QnnCircuit, spec: QFLSpec | MMASpec, *, level: str = "blocks") -> bytes:
     import io
 
     import matplotlib
@@ -98,7 +103,12 @@ def _drawing(qnn: QnnCircuit) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = qnn.circuit.draw("mpl", fold=60)
+    if level == "blocks":
+        from qfl_qiskit.circuits.blocks import block_circuit
+
+        fig = block_circuit(qnn, spec).draw("mpl", fold=-1)
+    else:
+        fig = qnn.circuit.draw("mpl", fold=60)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
@@ -140,7 +150,7 @@ def _report(
     from rich.progress import Progress
 
     from qfl_qiskit.atomic import Stage, require_writable_dir, require_writable_file
-    from qfl_qiskit.circuits import export_circuit
+    from qfl_qiskit.circuits.export import export_circuit, sidecar
     from qfl_qiskit.results import make_record, render_transpile_comparison, utc_stamp
     from qfl_qiskit.transpile import compare_backends
 
@@ -170,7 +180,7 @@ def _report(
     )
     stage = Stage()  # ISA circuits, record and plot are written together, or none of them
     for isa, rep in pairs:
-        export_circuit(isa, isa_stems[rep.backend], stage=stage)
+        export_circuit(isa, isa_stems[rep.backend], stage=stage, meta=sidecar(qnn, isa, spec=spec))
     stage.add_json(json_path, record).add(plot_path, render_transpile_comparison(record))
     stage.commit()
     console.print(_report_table(spec, [r for _, r in pairs]))

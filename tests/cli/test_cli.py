@@ -42,7 +42,7 @@ def test_circuit_build_writes_qpy_qasm_and_png(tmp_path, spec_file, capsys):
                           "--draw", str(tmp_path / "c.png")], capsys)
     assert code == 0, err
     sid = QFLSpec(modalities=2, features=2, degree=2, observables=4).spec_id
-    assert files_under(out_dir) == [f"{sid}.qasm", f"{sid}.qpy"]
+    assert files_under(out_dir) == [f"{sid}.json", f"{sid}.qasm", f"{sid}.qpy"]  # the sidecar with them
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "qubits" in out and "weights" in out and "24" in out  # 2*1*3*4 weights
     with open(out_dir / f"{sid}.qpy", "rb") as f:
@@ -76,7 +76,7 @@ def test_transpile_report_writes_record_plot_and_isa(tmp_path, spec_file, capsys
     for r in reports:
         assert r["esp"] >= r["baseline_esp"] and r["calibration_time"]
     assert json_path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
-    assert len(files_under(isa_dir)) == 4  # qpy + qasm per backend
+    assert len(files_under(isa_dir)) == 6  # qpy + qasm + json sidecar per backend
     for paths in record["payload"]["isa_circuits"].values():
         with open(paths["qpy"], "rb") as f:
             assert qpy.load(f)[0].layout is not None
