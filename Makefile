@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.qfl-installed
 
-.PHONY: quickstart test bench install install-gpu clean
+.PHONY: quickstart test bench docs install install-gpu clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+docs: $(STAMP)
+	$(BIN)/python -m pdoc -o build/docs --docformat google qfl_qiskit
+	@echo "API reference: build/docs/index.html"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"

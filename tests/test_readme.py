@@ -1,4 +1,4 @@
-"""Every Python snippet in the README runs as written (from the repository root, as a user would)."""
+"""Every Python snippet in the README and the guides runs as written (from the repository root, as a user would)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from .conftest import REPO
 
-SNIPPETS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), flags=re.S)
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+SNIPPETS = [s for page in PAGES for s in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)]
 
 
 def test_the_readme_has_python_snippets():

@@ -3,8 +3,9 @@
 |psi(x, theta)> = U(theta_P) S(x) ... U(theta_1) S(x) |init>, with |init> = H on the index register, |0> on the
 value qubit. S(x) rotates the value qubit by RY(x_i) controlled on index |i> for the M*D feature slots; the extra
 slot(s) hold a constant angle, so products of fewer than P features (lower-degree terms) also appear.
-Each expectation value is a trigonometric polynomial of degree P in every feature (frequencies up to P/2 in x,
-since RY(x) carries x/2), with P*L*3*n weights: linear in P.
+Each expectation value is a trigonometric polynomial of degree P across the features, with P*L*3*n weights: linear
+in P. In each feature its frequencies are multiples of 1/2 up to P: RY(x) carries x/2, and the ket and the bra each
+hold up to P uploads, so half-integer frequencies appear too (measured by FFT over a 4 pi period for P = 1..4).
 """
 
 from __future__ import annotations
