@@ -95,6 +95,15 @@ class _Plan:
     shots: int | None = None
 
 
+_NO_RUNTIME_BIND = frozenset({"u", "u1", "u2", "u3"})
+
+
+def _runtime_binding_ok(circuit: QuantumCircuit) -> bool:
+    """Whether Aer's runtime parameter binding can run ``circuit`` (no parameterized u-family gate)."""
+    return not any(inst.operation.name in _NO_RUNTIME_BIND and any(
+        getattr(p, "parameters", None) for p in inst.operation.params) for inst in circuit.data)
+
+
 class AerEstimator(QflEstimator):
     """Expectation values from qiskit-aer (see the module docstring for what happens to each PUB).
 
@@ -261,10 +270,14 @@ class AerEstimator(QflEstimator):
 
     # -- running -------------------------------------------------------------------------------------------------
 
-    def _options(self, plan: _Plan) -> dict[str, Any]:
+    def _options(self, batch: list[_Plan]) -> dict[str, Any]:
+        plan = batch[0]  # a batch shares its noise model, method and device
         # runtime parameter binding: Aer binds every parameter set inside one compiled experiment instead of one
         # experiment per binding; about 3x faster for the thousands of bindings of a batched parameter shift
-        backend = {"method": plan.method, "device": plan.metadata["device"], "runtime_parameter_bind_enable": True}
+        # ... except for parameterized u/u1/u2/u3 gates (old IBM bases: fake_burlington, fake_essex), which Aer
+        # 0.18 refuses at runtime binding ("instruction param position out of range"): bound per experiment there
+        backend = {"method": plan.method, "device": plan.metadata["device"],
+                   "runtime_parameter_bind_enable": all(_runtime_binding_ok(p.circuit) for p in batch)}
         if plan.model is not None:
             backend["noise_model"] = plan.model
         return backend
@@ -273,7 +286,7 @@ class AerEstimator(QflEstimator):
         from qiskit_aer.primitives import EstimatorV2
 
         run_options = {} if self.seed is None else {"seed_simulator": self.seed}
-        estimator = EstimatorV2(options={"backend_options": self._options(batch[0]), "run_options": run_options,
+        estimator = EstimatorV2(options={"backend_options": self._options(batch), "run_options": run_options,
                                          "default_precision": 0.0})
         v2_pubs = [(p.circuit, v2_observables(p.observables, len(p.task.batch_shape)), p.task.values) for p in batch]
         results = _aer_call(lambda: estimator.run(v2_pubs).result())
@@ -287,7 +300,7 @@ class AerEstimator(QflEstimator):
         from qiskit_aer.primitives import SamplerV2
 
         sampler = SamplerV2(default_shots=shots, seed=self.seed,
-                            options={"backend_options": self._options(batch[0])})
+                            options={"backend_options": self._options(batch)})
         plans, sampler_pubs = [], []
         for plan in batch:
             mplan = measurement_plan(plan.observables)
