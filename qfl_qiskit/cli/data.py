@@ -10,7 +10,7 @@ import typer
 from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
 from qfl_qiskit.errors import SpecError
 
-data_app = typer.Typer(help="Your own data: example files and what a spec's [data] reads.", no_args_is_help=True)
+data_app = typer.Typer(help="Your own data: example files and what a spec's \\[data] reads.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 EXAMPLES = ("breast-cancer",)
@@ -39,7 +39,7 @@ def breast_cancer_table():  # -> pandas.DataFrame
 
 @data_app.command("example")
 def example(
-    name: str = typer.Argument(..., help=f"Example data set: {', '.join(EXAMPLES)}."),
+    name: str = typer.Argument(..., help=f"Example data set: {', '.join(EXAMPLES)} (569 samples, 3 views of 10)."),
     out: Path = typer.Argument(..., help="File to write: .csv (a table) or .npz (one array per modality)."),
 ) -> None:
     """Write an example multimodal data file to try the file loaders with (the README's own-data walk-through)."""
@@ -88,8 +88,16 @@ def inspect(
         from qfl_qiskit.specs.train import load_train_spec
 
         data = load_train_spec(spec_file).data
+    elif kind == "noise_study":  # the data of its model
+        from qfl_qiskit.specs.study import load_study_spec
+        from qfl_qiskit.specs.train import load_train_spec
+
+        study = load_study_spec(spec_file)
+        if study.model is None:
+            raise SpecError(f"{spec_file}: this noise study has no [model], so no data; give a train spec")
+        data = load_train_spec(study.model.train).data
     else:
-        raise SpecError(f"{spec_file}: kind '{kind}' has no [data]; give a train or federated spec")
+        raise SpecError(f"{spec_file}: kind '{kind}' has no [data]; give a train, federated or noise-study spec")
     ds = load_dataset(data.name, **data.options)
     summary = {
         "loader": data.name, "samples": len(ds), "classes": int(ds.num_classes),

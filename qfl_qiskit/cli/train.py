@@ -260,8 +260,8 @@ def evaluate_cmd(
     strategy: str = typer.Option("all", "--strategy", help="Transpilation: preset, native (QFL/MMA-aware "
                                  "placement, bridges) or all (both, best ESP kept; the record says which)."),
     mitigation: str = typer.Option("none", "--mitigation",
-                                   help="none, zne, rem, ddd or combinations like zne+rem (ZNE: random gate folding "
-                                        "at 1, 2, 3, Richardson; DDD: X-X in idle windows, needs --backend)."),
+                                   help="none, zne, rem, ddd or combinations like zne+rem (ZNE: global gate folding "
+                                        "at 1, 3, 5, Richardson; DDD: X-X in idle windows, needs --backend)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Re-evaluate a trained quantum model on a noisy Aer simulation of its transpiled circuit (test split)."""

@@ -51,7 +51,12 @@ def npz_views(path: str, *, modalities: list[str] | None = None) -> MultimodalDa
     try:
         with np.load(file, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except Exception as exc:  # zip, pickle and format errors all mean "not a readable .npz"
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataError(f"{file}: cannot read as .npz: it holds Python objects, not plain arrays (or is not an "
+                            ".npz); save numeric arrays with numpy.savez") from None
+        raise DataError(f"{file}: cannot read as .npz ({type(exc).__name__}: {_short(exc)})") from None
+    except Exception as exc:  # zip and format errors all mean "not a readable .npz"
         raise DataError(f"{file}: cannot read as .npz ({type(exc).__name__}: {_short(exc)})") from None
     if "y" not in arrays:
         raise DataError(f"{file}: no array 'y' (the labels); save it with numpy.savez(..., y=labels)")
@@ -76,6 +81,10 @@ def npz_views(path: str, *, modalities: list[str] | None = None) -> MultimodalDa
             raise DataError(f"{file}: mask must be 0/1 of shape ({n}, {len(in_file)}) (samples x the file's "
                             f"modalities {in_file}), got {mask.dtype} {mask.shape}")
         presence = mask[:, [in_file.index(m) for m in chosen]].astype(bool)
+        none = np.flatnonzero(~presence.any(axis=1))
+        if none.size:
+            raise DataError(f"{file}: sample {none[0]} (0-based) has no modality present in mask; drop it or mark "
+                            "one present")
     mods = [_finite(x, None if presence is None else presence[:, i], file, chosen[i]) for i, x in enumerate(mods)]
     labels, classes = _classes(arrays["y"], file)
     return _dataset(file, mods, labels, presence, chosen, classes, arrays.get("split"))
@@ -116,8 +125,8 @@ def parquet_table(path: str, *, label: str, modalities: dict[str, list[str] | st
 
     try:
         table = pd.read_parquet(file)
-    except ImportError as exc:
-        raise DataError(f"{file}: reading Parquet needs pyarrow ({_short(exc)}); pip install pyarrow") from None
+    except ImportError:
+        raise DataError(f"{file}: reading Parquet needs pyarrow, which is not installed; pip install pyarrow") from None
     except Exception as exc:
         raise DataError(f"{file}: cannot read as Parquet ({type(exc).__name__}: {_short(exc)})") from None
     table = table.astype(object).where(table.notna(), "").map(_cell_text)
@@ -212,6 +221,8 @@ def _dataset(file: Path, mods: list[np.ndarray], labels: np.ndarray, presence: n
 
 def _existing(path: str) -> Path:
     file = Path(path)
+    if file.is_dir():
+        raise DataError(f"{file} is a folder; give the data file's path (relative to the spec file)")
     if not file.is_file():
         raise DataError(f"data file not found: {file}; paths in a spec are relative to the spec file")
     return file

@@ -157,7 +157,14 @@ def load_dataset(name: str, **kwargs: Any) -> MultimodalDataset:
     _check_types(name, loader, kwargs)
     try:
         ds = loader(**kwargs)
-    except (TypeError, ValueError, KeyError) as exc:  # a value of the right type the loader still cannot use
+    except DataError:
+        raise
+    except Exception as exc:
+        if name in LOADERS and not isinstance(exc, (TypeError, ValueError, KeyError)):
+            raise  # a failure inside a built-in loader is ours: reported as an internal error
+        if name not in LOADERS:
+            raise DataError(f"data loader {name!r} failed: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:160]}") from None  # a value of the right type the loader still cannot use
         raise DataError(f"bad arguments for data set {name!r} ({', '.join(kwargs) or 'none'}): "
                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}") from None
     if not isinstance(ds, MultimodalDataset):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+import os
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -89,8 +90,8 @@ class NoiseStudySpec(Spec):
     shots: int | None = Field(None, ge=2, le=1_000_000)
     workers: int = Field(2, ge=1, le=256)
     idle_noise: bool = False
-    scale_factors: tuple[float, ...] = Field((1.0, 2.0, 3.0), max_length=16)
-    folding: Literal["global", "random", "identity"] = "random"
+    scale_factors: tuple[float, ...] = Field((1.0, 3.0, 5.0), max_length=16)  # MitigationSpec's defaults
+    folding: Literal["global", "random", "identity"] = "global"
     factory: Literal["richardson", "linear", "poly", "exp"] = "richardson"
     noise: StudyNoiseSpec = StudyNoiseSpec()
     expectation: ExpectationPart | None = ExpectationPart()
@@ -150,8 +151,28 @@ class NoiseStudySpec(Spec):
 
 def load_study_spec(path: str | Path) -> NoiseStudySpec:
     """Load a noise-study spec TOML; ``kind = "noise_study"`` is required, so an empty or unrelated file is refused.
+    Circuit and training-spec paths resolve from the working directory, or else from the spec file's folder.
 
     Raises:
         SpecError: Missing file, bad TOML, unknown keys or invalid values (one line).
     """
-    return load_by_kind(path, {"noise_study": NoiseStudySpec})
+    from qfl_qiskit.specs.base import read_toml, validate
+
+    data = read_toml(path)
+    if data.get("kind") != "noise_study":
+        return load_by_kind(path, {"noise_study": NoiseStudySpec})  # its one-line refusal
+    base = Path(path).resolve().parent
+
+    def near(p: Any) -> Any:
+        """A path that does not resolve from the working directory but does from the spec's folder is taken
+        from there (written relative to the working directory, so tables keep short names)."""
+        if not isinstance(p, str) or Path(p).is_absolute() or Path(p).exists() or not (base / p).exists():
+            return p
+        return os.path.relpath(base / p)
+
+    for part, key in (("model", "train"), ("expectation", "circuits")):
+        table = data.get(part)
+        if isinstance(table, dict) and key in table:
+            value = table[key]
+            table[key] = [near(v) for v in value] if isinstance(value, list) else near(value)
+    return validate(NoiseStudySpec, data, source=str(path))

@@ -228,6 +228,13 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
     return record
 
 
+def _data_digest(splits: Splits) -> str:
+    """The data files' hashes, in the checkpoint fingerprint: --resume after the file changed is refused instead
+    of scoring old weights on new data (nothing for the built-in data sets, so older checkpoints still resume)."""
+    hashes = [f.get("sha256", "") for f in splits.files if f.get("sha256")]
+    return f"/data:{','.join(h[:16] for h in hashes)}" if hashes else ""
+
+
 def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *, resume: bool,
                progress: Progress | None) -> dict[str, Any]:
     from qfl_qiskit.results.plots import plot_learning_curve
@@ -243,7 +250,7 @@ def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *
     result = fit(model, splits.train, splits.val, num_classes=splits.num_classes, loss_fn=loss_fn, lr=o.lr,
                  weight_decay=o.weight_decay, epochs=o.epochs, batch_size=o.batch_size, patience=o.patience,
                  monitor=o.monitor, seed=spec.seed, checkpoint=folder / "checkpoint.pt", resume=resume,
-                 fingerprint=f"{spec.spec_id}/{label}", progress=notify)
+                 fingerprint=f"{spec.spec_id}/{label}{_data_digest(splits)}", progress=notify)
     test = evaluate(model, splits.test, num_classes=splits.num_classes, loss_fn=loss_fn)
     save_model(folder / "model.pt", model, spec=spec, label=label, splits=splits)
     row = {"label": label, "model": model_spec.name, "quantum": quantum,

@@ -346,6 +346,12 @@ case("loader-module-missing", R, "cannot import", t_DOT_toml=DATA.format(data='n
 case("loader-function-missing", R, "has no function", t_DOT_toml=DATA.format(data='name = "json:no_such"'))
 case("loader-returns-other", R, "not a qfl_qiskit.data.multimodaldataset",
      t_DOT_toml=DATA.format(data='name = "os:getcwd"'))
+case("loader-raises-when-called", R, "data loader 'plugin_fails:load' failed: runtimeerror: my loader",
+     t_DOT_toml=DATA.format(data='name = "plugin_fails:load"'),
+     plugin_fails_DOT_py="def load():\n    raise RuntimeError('my loader blew up')\n")
+case("npz-path-is-folder", R, "is a folder", t_DOT_toml=DATA.format(data='name = "npz"\noptions = {path = "."}'))
+case("npz-sample-with-nothing-present", R, "no modality present", t_DOT_toml=DATA.format(data=NPZ.format(extra="")),
+     v_DOT_npz=_npz(a=_A, y=_Y, mask=np.vstack([np.zeros((1, 1)), np.ones((39, 1))])))
 case("loader-raises-on-import", R, "importing plugin_boom failed", t_DOT_toml=DATA.format(
     data='name = "plugin_boom:load"'), plugin_boom_DOT_py="raise RuntimeError('boom')\n")
 case("data-example-unknown", ["data", "example", "iris", "x.csv"], "unknown example")

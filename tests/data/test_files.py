@@ -44,9 +44,11 @@ def test_npz_round_trip_with_every_option(tmp_path):
     assert np.all(ds.modalities[1][::7] == 0) and np.all(np.isfinite(ds.modalities[1]))
     np.testing.assert_array_equal(ds.split, [0] * 40 + [1] * 10 + [2] * 10)
     # choose and order the modalities; the mask follows them
-    picked = npz_views(str(tmp_path / "v.npz"), modalities=["b"])
-    assert picked.names == ("b",) and picked.dims == (2,)
-    np.testing.assert_array_equal(picked.presence[:, 0], mask[:, 1].astype(bool))
+    picked = npz_views(str(tmp_path / "v.npz"), modalities=["b", "a"])
+    assert picked.names == ("b", "a") and picked.dims == (2, 3)
+    np.testing.assert_array_equal(picked.presence, mask[:, [1, 0]].astype(bool))
+    with pytest.raises(DataError, match="no modality present"):  # b alone: rows 0, 7, ... would hold nothing
+        npz_views(str(tmp_path / "v.npz"), modalities=["b"])
     # integer labels, no mask, no split
     np.savez(tmp_path / "w.npz", b=b, a=a, y=np.arange(60) % 3)
     plain = load_dataset("npz", path=str(tmp_path / "w.npz"))
@@ -194,8 +196,12 @@ def test_a_file_through_compare_noisy_evaluate_noise_study_and_federated(tmp_pat
     fed = json.loads((tmp_path / "res" / "f" / "record.json").read_text())
     assert fed["data"]["files"][0]["sha256"] == entry["sha256"] and len(fed["payload"]["history"]) == 1
 
-    # the file changes after training: evaluate refuses with one line, and writes nothing
+    # the file changes after training: evaluate refuses with one line, and writes nothing; so does --resume
     np.savez(data, a=a + 1.0, b=b, y=y)
+    record_before = (tmp_path / "res" / "own" / "qfl" / "record.json").read_bytes()
+    code, out, err = run_cli(["train", "t.toml", "--results-dir", "res", "--resume"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "res" / "own" / "qfl" / "record.json").read_bytes() == record_before
     before = sorted((tmp_path / "res" / "own" / "qfl").iterdir())
     code, out, err = run_cli(["evaluate", "res/own/qfl", "--backend", "fake_manila"], capsys)
     assert code == 2 and "changed since" in err and len(err.strip().splitlines()) == 1
@@ -234,3 +240,16 @@ def test_data_example_and_inspect(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(["data", "example", "breast-cancer", "bc.npz"], capsys)
     assert code == 0, err
     assert npz_views(str(tmp_path / "bc.npz")).dims == (10, 10, 10)
+
+
+def test_noise_study_paths_resolve_from_the_spec_folder_when_not_from_the_working_directory(tmp_path, monkeypatch):
+    from qfl_qiskit.specs.study import load_study_spec
+
+    (tmp_path / "study").mkdir()
+    (tmp_path / "m.toml").write_text(TRAIN.format(name="npz"))
+    (tmp_path / "study" / "s.toml").write_text('kind = "noise_study"\nname = "s"\nexpectation = false\n'
+                                               'plateau = false\n[noise]\nbackend = "fake_manila"\n'
+                                               '[model]\ntrain = "../m.toml"\n')
+    monkeypatch.chdir(tmp_path)
+    spec = load_study_spec("study/s.toml")
+    assert spec.model.train == "m.toml"  # relative to the working directory, short in tables

