@@ -1,6 +1,6 @@
 """Train fusion models on your own multimodal data from Python: make a data file, build a spec, prepare the data,
 train, read the results, reload the model. Run it from anywhere: ``python examples/own_data_api.py [OUT_DIR]``
-(default: a temporary folder). It takes about half a minute on 2 cores.
+(default: a temporary folder). It takes 10 to 20 s on 2 cores.
 
 The data: scikit-learn's breast-cancer set as three views of the ten cell-nucleus features: their means, their
 standard errors and their worst values (569 samples, 2 classes).

@@ -111,9 +111,14 @@ def render_noise_study(record: dict[str, Any]) -> dict[str, bytes]:
     plateau = record["payload"].get("plateau")
     if plateau:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+        draws = (study.get("plateau") or {}).get("samples")
         for ax, key, x in ((axes[0], "vs_degree", "degree"), (axes[1], "vs_modalities", "modalities")):
             rows = plateau[key]
-            ax.semilogy([r[x] for r in rows], [r["variance"] for r in rows], marker="o")
+            var = np.array([r["variance"] for r in rows])
+            # normal-theory standard error of a sample variance from n draws: var * sqrt(2 / (n - 1))
+            err = var * np.sqrt(2.0 / (draws - 1)) if draws and draws > 1 else None
+            ax.errorbar([r[x] for r in rows], var, yerr=err, marker="o", capsize=3)
+            ax.set_yscale("log")
             for r in rows:
                 ax.annotate(f"{r['qubits']}q", (r[x], r["variance"]), textcoords="offset points", xytext=(4, 4),
                             fontsize=7)
@@ -121,8 +126,8 @@ def render_noise_study(record: dict[str, Any]) -> dict[str, bytes]:
             ax.margins(x=0.12)
             ax.set_xlabel(f"QFL {x} ({'P' if x == 'degree' else 'M'}); labels: qubits")
             ax.set_ylabel("Var[d<O>/d theta_0]")
-        draws = (study.get("plateau") or {}).get("samples")
         fig.suptitle("barren-plateau diagnostic: gradient variance over random weights and inputs"
-                     + (f" ({draws} draws per point)" if draws else ""), fontsize=9)
+                     + (f" ({draws} draws per point; bars: standard error of the variance)" if draws else ""),
+                     fontsize=9)
         out["barren_plateau"] = _png(fig)
     return out
