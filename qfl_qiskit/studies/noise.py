@@ -346,9 +346,9 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
             done.add(c["id"])
     plateau_path = out_dir / "plateau.json"
     plateau = _stored_plateau(spec, plateau_path)  # all resume state is checked before any work
-    cells_dir.mkdir(parents=True, exist_ok=True)
-    if spec.model is not None:
+    if spec.model is not None:  # first: a model whose data cannot load leaves no study folder behind
         _train_model(spec, out_dir)
+    cells_dir.mkdir(parents=True, exist_ok=True)
     todo = [c for c in cells if c["id"] not in done]
     notify({"event": "start", "total": len(cells), "done": len(cells) - len(todo)})
     spec_json = spec.model_dump_json()

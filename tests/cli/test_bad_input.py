@@ -352,6 +352,10 @@ case("loader-raises-when-called", R, "data loader 'plugin_fails:load' failed: ru
 case("npz-path-is-folder", R, "is a folder", t_DOT_toml=DATA.format(data='name = "npz"\noptions = {path = "."}'))
 case("npz-sample-with-nothing-present", R, "no modality present", t_DOT_toml=DATA.format(data=NPZ.format(extra="")),
      v_DOT_npz=_npz(a=_A, y=_Y, mask=np.vstack([np.zeros((1, 1)), np.ones((39, 1))])))
+case("study-model-data-nan", N, "nan or infinity", s_DOT_toml='kind = "noise_study"\nname = "s"\nexpectation = false\n'
+     'plateau = false\nseeds = [0]\nscales = [0.0]\nmitigations = ["none"]\nworkers = 1\n[noise]\n'
+     'backend = "fake_manila"\n[model]\ntrain = "t.toml"\n', t_DOT_toml=DATA.format(data=NPZ.format(extra="")),
+     v_DOT_npz=_npz(a=np.where(np.eye(40, 3) > 0, np.nan, 1.0), y=_Y))
 case("loader-raises-on-import", R, "importing plugin_boom failed", t_DOT_toml=DATA.format(
     data='name = "plugin_boom:load"'), plugin_boom_DOT_py="raise RuntimeError('boom')\n")
 case("data-example-unknown", ["data", "example", "iris", "x.csv"], "unknown example")
