@@ -16,16 +16,13 @@ import numpy as np
 
 
 def main(out: Path) -> dict:
-    from qfl_qiskit.cli.data import breast_cancer_table
+    from qfl_qiskit.cli.data import breast_cancer_views
     from qfl_qiskit.specs.train import TrainSpec
     from qfl_qiskit.training import load_model, predict_proba, prepare_data, train_models
 
     out.mkdir(parents=True, exist_ok=True)
     # 1. a data file: one 2-D array per modality (samples x features) and y (integer or string labels)
-    table = breast_cancer_table()
-    views = {v: table[[c for c in table.columns if c.endswith(f"_{v}")]].to_numpy(np.float32)
-             for v in ("mean", "se", "worst")}
-    np.savez(out / "views.npz", **views, y=table["diagnosis"].to_numpy(str))
+    np.savez(out / "views.npz", **breast_cancer_views())
 
     # 2. a spec, built in code (or load_train_spec("spec.toml"): the same fields as the TOML file). A path given
     # in code is used as it is; in a TOML file it is relative to the file.

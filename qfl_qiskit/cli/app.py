@@ -45,9 +45,8 @@ def emit_json(data: object) -> None:
     """Print ``data`` as JSON on stdout (NaN and infinity as null, like the records)."""
     from qfl_qiskit.atomic import json_text
 
-    sys.stdout.write(json_text(data))
-    if not json_text(data).endswith("\n"):
-        sys.stdout.write("\n")
+    text = json_text(data)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
 

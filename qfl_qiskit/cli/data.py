@@ -37,6 +37,17 @@ def breast_cancer_table():  # -> pandas.DataFrame
     return frame
 
 
+def breast_cancer_views() -> dict:
+    """The three views of :func:`breast_cancer_table` as float32 arrays (``mean``, ``se``, ``worst``, 569 x 10
+    each) and ``y`` (the diagnosis strings): the arrays of the example .npz file."""
+    import numpy as np
+
+    table = breast_cancer_table()
+    views = {v: table[[c for c in table.columns if c.endswith(f"_{v}")]].to_numpy(dtype=np.float32)
+             for v in ("mean", "se", "worst")}
+    return {**views, "y": table["diagnosis"].to_numpy(dtype=str)}
+
+
 @data_app.command("example")
 def example(
     name: str = typer.Argument(..., help=f"Example data set: {', '.join(EXAMPLES)} (569 samples, 3 views of 10)."),
@@ -52,8 +63,8 @@ def example(
     if out.is_dir():
         raise SpecError(f"{out} is a folder; give a file name ending in .csv or .npz")
     require_writable_dir(out.parent if str(out.parent) else Path("."), what="the output folder")
-    table = breast_cancer_table()
     if out.suffix == ".csv":
+        table = breast_cancer_table()
         atomic_write_text(out, table.to_csv(index=False))
         console.print(f"wrote {out}: {len(table)} rows, label column 'diagnosis', 30 feature columns "
                       "(*_mean, *_se, *_worst)")
@@ -61,9 +72,7 @@ def example(
     import numpy as np
 
     buf = io.BytesIO()
-    views = {v: table[[c for c in table.columns if c.endswith(f"_{v}")]].to_numpy(dtype=np.float32)
-             for v in ("mean", "se", "worst")}
-    np.savez(buf, **views, y=table["diagnosis"].to_numpy(dtype=str))
+    np.savez(buf, **breast_cancer_views())
     atomic_write_bytes(out, buf.getvalue())
     console.print(f"wrote {out}: arrays mean, se, worst (569 x 10 each) and y (malignant / benign)")
 

@@ -160,13 +160,13 @@ def load_dataset(name: str, **kwargs: Any) -> MultimodalDataset:
     except DataError:
         raise
     except Exception as exc:
-        if name in LOADERS and not isinstance(exc, (TypeError, ValueError, KeyError)):
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if name not in LOADERS:  # a plugin's own failure: the user's to fix
+            raise DataError(f"data loader {name!r} failed: {reason}") from None
+        if not isinstance(exc, (TypeError, ValueError, KeyError)):
             raise  # a failure inside a built-in loader is ours: reported as an internal error
-        if name not in LOADERS:
-            raise DataError(f"data loader {name!r} failed: {type(exc).__name__}: "
-                            f"{' '.join(str(exc).split())[:160]}") from None  # a value of the right type the loader still cannot use
-        raise DataError(f"bad arguments for data set {name!r} ({', '.join(kwargs) or 'none'}): "
-                        f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}") from None
+        # a value of the right type the built-in loader still cannot use
+        raise DataError(f"bad arguments for data set {name!r} ({', '.join(kwargs) or 'none'}): {reason}") from None
     if not isinstance(ds, MultimodalDataset):
         raise DataError(f"data loader {name!r} returned {type(ds).__name__}, not a qfl_qiskit.data.MultimodalDataset")
     return ds
