@@ -123,5 +123,6 @@ def build_qfl(spec: QFLSpec, *, control_order: tuple[int, ...] | None = None,
         "control_order": list(order),
     }
     # the spec travels with the circuit, so a transpiler can rebuild it in another Gray-code order (same unitary)
-    qc.metadata = {"qfl_spec": spec.model_dump(mode="json"), "control_order": list(order)}
+    # (next to append_ucry's spans of the S(x) chains, which the exact simulator runs as one operation each)
+    qc.metadata = {**qc.metadata, "qfl_spec": spec.model_dump(mode="json"), "control_order": list(order)}
     return QnnCircuit(qc, x, theta, observables, metadata)

@@ -16,6 +16,11 @@ from qiskit.circuit import ParameterExpression
 
 Angle = float | ParameterExpression
 
+#: Key of ``QuantumCircuit.metadata`` under which :func:`append_ucry` lists the spans of its chains, so the exact
+#: simulator can apply each as one operation (:func:`ucry_spans`). Transpilers, Aer and Runtime ignore it and see the
+#: plain RY / CX gates; the simulator checks every span against the gates before it trusts it.
+UCRY_METADATA_KEY = "uniformly_controlled_ry"
+
 
 def _gray(t: int) -> int:
     return t ^ (t >> 1)
@@ -61,6 +66,7 @@ def append_ucry(
     if k == 0:
         qc.ry(angles[0], target)
         return
+    start = len(qc.data)
     coeff = ucry_coefficients(k)
     for t in range(1 << k):
         theta = _combine(coeff[t], angles)
@@ -69,6 +75,58 @@ def append_ucry(
         # after step t, flip with the control whose bit changes from gray(t) to gray(t+1) (cyclically)
         changed = _gray(t) ^ _gray((t + 1) % (1 << k))
         qc.cx(controls[changed.bit_length() - 1], target)
+    index = lambda q: q if isinstance(q, int) else qc.find_bit(q).index  # noqa: E731  (an int or a Qubit)
+    span = {"start": start, "stop": len(qc.data), "controls": [index(c) for c in controls], "target": index(target)}
+    qc.metadata = {**(qc.metadata or {}), UCRY_METADATA_KEY: [*(qc.metadata or {}).get(UCRY_METADATA_KEY, []), span]}
+
+
+def ucry_spans(qc: QuantumCircuit) -> dict[int, tuple[int, list[int], int, list[Angle]]]:
+    """The uniformly controlled RY chains of ``qc`` that :func:`append_ucry` recorded and that are still intact.
+
+    A span is kept only when the instructions between its start and stop are exactly the chain of
+    :func:`append_ucry` on its qubits: for t = 0 .. 2^k - 1 an optional RY on the target, then a CX from the control
+    whose bit changes between gray(t) and gray(t+1). Such a chain is the uniformly controlled rotation with branch
+    angles ``M @ theta`` whatever its RY angles (see :func:`ucry_coefficients`), so a kept span is exact even if the
+    circuit was edited after it was built; a span that no longer matches (gates inserted, circuit reversed,
+    transpiled) is dropped and its gates run one by one.
+
+    Returns:
+        start index -> (stop index, controls, target, the 2^k RY angles of the chain, 0.0 where it has none).
+    """
+    out: dict[int, tuple[int, list[int], int, list[Angle]]] = {}
+    for span in (qc.metadata or {}).get(UCRY_METADATA_KEY, []) if isinstance(qc.metadata, dict) else []:
+        try:
+            start, stop = int(span["start"]), int(span["stop"])
+            controls, target = [int(c) for c in span["controls"]], int(span["target"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        thetas = _match_chain(qc, start, stop, controls, target)
+        if thetas is not None and not any(start < s < stop or s < start < v for s, (v, *_) in out.items()):
+            out[start] = (stop, controls, target, thetas)
+    return out
+
+
+def _match_chain(qc: QuantumCircuit, start: int, stop: int, controls: list[int], target: int) -> list[Angle] | None:
+    k = len(controls)
+    if not (1 <= k <= 24 and 0 <= start < stop <= len(qc.data)) or target in controls or len(set(controls)) != k:
+        return None
+    thetas: list[Angle] = []
+    i = start
+    for t in range(1 << k):
+        theta: Angle = 0.0
+        inst = qc.data[i] if i < stop else None
+        if inst is not None and inst.operation.name == "ry" and not inst.clbits \
+                and [qc.find_bit(q).index for q in inst.qubits] == [target]:
+            theta = inst.operation.params[0]
+            i += 1
+            inst = qc.data[i] if i < stop else None
+        changed = _gray(t) ^ _gray((t + 1) % (1 << k))
+        if inst is None or inst.operation.name != "cx" or inst.clbits or \
+                [qc.find_bit(q).index for q in inst.qubits] != [controls[changed.bit_length() - 1], target]:
+            return None
+        thetas.append(theta)
+        i += 1
+    return thetas if i == stop else None
 
 
 def _combine(row: np.ndarray, angles: Sequence[Angle]) -> Angle:

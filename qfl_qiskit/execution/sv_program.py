@@ -79,7 +79,8 @@ class Program:
     - ``("diag", vector, nb)``: a diagonal gate (the vector shaped to broadcast in its layout);
     - ``("layout", nb)``: transpose into layout NB (``nb`` true) or back to BN;
     - ``("mat", j, k, nb, hi)``: matrix j of the run on k index bits: the top k bits in BN; in NB the k bits below
-      the top log2(hi) bits.
+      the top log2(hi) bits. A uniformly controlled gate is the same step with k = 1 and hi = 2^c: its target bit
+      below its c control bits on top, one matrix per control state (per row too in BN: B * hi matrices).
 
     ``mats[j]`` is the compiled op that yields matrix j, its qubits listed least significant local bit first.
     """
@@ -173,6 +174,21 @@ class Planner:
         """A gate matrix on ``op.qubits`` (local bit j is ``op.qubits[j]``, Qiskit's convention)."""
         self._layout(self._shared(op))
         self._emit(op, self._place(list(reversed(op.qubits)), anywhere=self.nb))
+
+    def uniform(self, op: Any) -> None:
+        """A uniformly controlled single-qubit gate on ``op.qubits`` = (controls..., target): one 2x2 matrix per
+        basis state i of the controls (control j = bit j of i), 2^k matrices per row (or shared).
+
+        The controls go on top, most significant last control first, and the target below them; then the state
+        viewed as (B * 2^k, 2, rest) is one batched matmul with the (B * 2^k, 2, 2) matrices (in layout NB:
+        (2^k, 2, rest * B) with (2^k, 2, 2)), forward and backward alike. Why not 2^k RY and CX gates: at the QFL
+        encoding's 2^k = 256 that is 512 passes over the state instead of one.
+        """
+        *controls, target = op.qubits
+        self._layout(self._shared(op))
+        self._place([*reversed(controls), target], anywhere=False)
+        self.program.steps.append(("mat", len(self.program.mats), 1, self.nb, 1 << len(controls)))
+        self.program.mats.append(op)
 
     def layer(self, factors: dict[int, list], window: int, make_block: Callable[[tuple[int, ...]], Any]) -> None:
         """Single-qubit gates (they commute), per qubit, fused into blocks of at most ``window`` qubits.
@@ -278,7 +294,7 @@ def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backwa
     m, d = mats[step[1]], 1 << step[2]
     if backward:
         m = m.mH
-    count = step[4] if step[3] else state.shape[0]
+    count = step[4] if step[3] else state.shape[0] * step[4]
     torch.bmm(_batched(m, count), state.view(count, d, -1), out=out.view(count, d, -1))
     return out
 
@@ -286,7 +302,7 @@ def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backwa
 def _matrix_grad(step: tuple, grad: torch.Tensor, state: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
     """Gradient of a "mat" step's matrix: G s^H summed over what the matrix is shared by."""
     d = 1 << step[2]
-    count = step[4] if step[3] else grad.shape[0]
+    count = step[4] if step[3] else grad.shape[0] * step[4]
     g = torch.bmm(grad.view(count, d, -1), state.view(count, d, -1).mH)  # (count, d, d)
     return g.sum(0) if mat.ndim == 2 else g
 

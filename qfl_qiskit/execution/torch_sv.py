@@ -24,6 +24,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterExpression
 from qiskit.quantum_info import SparsePauliOp
 
+from qfl_qiskit.circuits.ucry import ucry_coefficients, ucry_spans
 from qfl_qiskit.execution.gate_ops import (
     UnsupportedGateError,
     _full_diagonal,
@@ -54,8 +55,9 @@ _WINDOW = 4
 @dataclass
 class _Op:
     """One compiled step. kinds: "perm" (index permutation), "diag" (phase vector), "const" / "param" (a gate
-    matrix on any qubits), "layer" (pending single-qubit gates, split by the planner into "block" ops: fused
-    single-qubit gates on a window of qubits)."""
+    matrix on any qubits), "ucr" (a uniformly controlled rotation on qubits (controls..., target): one 2x2
+    matrix per control state, ``angles`` its 2^k branch angle columns), "layer" (pending single-qubit gates, split by
+    the planner into "block" ops: fused single-qubit gates on a window of qubits)."""
 
     kind: str
     qubits: tuple[int, ...]
@@ -71,7 +73,15 @@ def _flatten(circuit: QuantumCircuit) -> tuple[list[tuple[object, tuple[int, ...
     out: list[tuple[object, tuple[int, ...]]] = []
 
     def visit(qc: QuantumCircuit, qmap: Sequence[int], depth: int) -> None:
-        for inst in qc.data:
+        spans = ucry_spans(qc)
+        skip_to = 0
+        for i, inst in enumerate(qc.data):
+            if i < skip_to:
+                continue
+            if i in spans:  # a uniformly controlled RY chain: one operation
+                skip_to, controls, target, thetas = spans[i]
+                out.append((_UniformRY(thetas), tuple(qmap[q] for q in (*controls, target))))
+                continue
             op = inst.operation
             qubits = tuple(qmap[qc.find_bit(q).index] for q in inst.qubits)
             if op.name in _SKIP:
@@ -102,6 +112,16 @@ def _flatten(circuit: QuantumCircuit) -> tuple[list[tuple[object, tuple[int, ...
     phases: list[object] = [circuit.global_phase]
     visit(circuit, list(range(circuit.num_qubits)), 0)
     return out, phases
+
+
+class _UniformRY:
+    """A uniformly controlled RY found by :func:`ucry_spans`: qubits (controls..., target); ``params`` the 2^k RY
+    angles of its chain (branch i then rotates by (M @ params)[i], :func:`ucry_coefficients`)."""
+
+    name = "ucry"
+
+    def __init__(self, params: list[object]) -> None:
+        self.params = params
 
 
 class _AngleTable:
@@ -148,6 +168,22 @@ class _AngleTable:
         self.derived_rows.append(drow)
         self.consts.append(self.consts[i] + self.consts[j])
         return len(self.rows) - 1
+
+    def linear(self, cols: Sequence[int], coeff: np.ndarray) -> list[int]:
+        """New angles ``coeff @ [angle c for c in cols]``, one per row of ``coeff``."""
+        rows = coeff @ np.stack([self.rows[c] for c in cols])
+        consts = coeff @ np.array([self.consts[c] for c in cols])
+        out = []
+        for r, row in enumerate(rows):
+            drow: dict[int, float] = {}
+            for w, c in zip(coeff[r], cols):
+                for k, v in self.derived_rows[c].items():
+                    drow[k] = drow.get(k, 0.0) + float(w) * v
+            self.rows.append(row)
+            self.derived_rows.append(drow)
+            self.consts.append(float(consts[r]))
+            out.append(len(self.rows) - 1)
+        return out
 
     def matrix(self) -> np.ndarray:
         """A of shape (angles, p + derived columns)."""
@@ -212,6 +248,12 @@ class CompiledCircuit:
             if name == "id":
                 continue
             ops.extend(_flush(pending, dtype))
+            if name == "ucry":  # the branch angles, M @ (the chain's RY angles)
+                k = len(qubits) - 1
+                cols = table.linear([table.add(a, name) for a in op.params],  # type: ignore[attr-defined]
+                                    ucry_coefficients(k).T * (1 << k))
+                ops.append(_Op("ucr", qubits, "ry", None, tuple(cols)))
+                continue
             if name in _PERMUTATION:
                 src = torch.as_tensor(_permutation_source(_matrix(op), qubits, n, idx))
                 if ops and ops[-1].kind == "perm":  # consecutive permutations compose into one
@@ -338,6 +380,9 @@ class CompiledCircuit:
         for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
+            elif op.kind == "ucr":  # one 2x2 rotation per row and branch, (B * 2^k, 2, 2); shared: (2^k, 2, 2)
+                source = first if j in plan.nb_mats else angles
+                mats[j] = _param_matrix(op.name, [source[:, list(op.angles)]], self.sim_dtype).reshape(-1, 2, 2)
             elif j in plan.shared_params:  # one matrix for the batch: (d, d)
                 mats[j] = _param_matrix(op.name, [first[:, c] for c in op.angles], self.sim_dtype).squeeze(0)
             elif op.kind == "param":
@@ -435,7 +480,7 @@ def pauli_expectations(
 
 
 def _is_real(op: _Op) -> bool:
-    if op.kind == "param":
+    if op.kind in ("param", "ucr"):
         return op.name == "ry"
     tensors = [op.data] if op.kind in ("diag", "const") else []
     if op.kind == "layer":
@@ -471,6 +516,8 @@ def _plan(ops: list[_Op], n: int, is_shared) -> Program:
             planner.permutation(op.data.numpy())
         elif op.kind == "diag":
             planner.diagonal(op.data)
+        elif op.kind == "ucr":
+            planner.uniform(op)
         else:
             planner.matrix(op)
     return planner.finish()
@@ -510,7 +557,7 @@ class _Sharing:
         shared = angle_shared if columns else np.zeros_like(angle_shared)
 
         def is_shared(op: _Op) -> bool:
-            if op.kind == "param":
+            if op.kind in ("param", "ucr"):
                 return bool(shared[list(op.angles)].all())
             if op.kind == "block":
                 return all(shared[list(payload)].all() for fs in op.factors.values() for kind, payload in fs
@@ -525,7 +572,8 @@ class _Sharing:
             plans.append(_plan(ops, n, is_shared))
         self.program = min(plans, key=lambda p: len(p.steps))
         mats = self.program.mats
-        self.shared_params = {j for j, op in enumerate(mats) if op.kind == "param" and is_shared(op)}
+        self.shared_params = {j for j, op in enumerate(mats) if op.kind in ("param", "ucr") and is_shared(op)}
+        self.nb_mats = {step[1] for step in self.program.steps if step[0] == "mat" and step[3]}  # run in layout NB
         self.groups = _group_blocks(mats, is_shared)
         # angle columns each side builds: those of the blocks built once per batch, and of the blocks built per row
         used: tuple[set[int], set[int]] = (set(), set())
