@@ -26,12 +26,12 @@ def _gray(t: int) -> int:
     return t ^ (t >> 1)
 
 
-def ucry_coefficients(num_controls: int) -> np.ndarray:
-    """Matrix C with theta = C @ alpha: the RY angles of the decomposition from the per-branch angles.
+def ucry_branch_matrix(num_controls: int) -> np.ndarray:
+    """Matrix M with alpha = M @ theta: the per-branch angles of the decomposition from its RY angles.
 
     Branch i (controls in basis state |i>, control j = bit j of i) sees the rotation
-    sum_t (-1)^popcount(i & gray(t)) * theta_t, so alpha = M theta with M[i, t] = (-1)^popcount(i & gray(t)).
-    M is a Hadamard matrix up to column order, so C = M^T / 2^k.
+    sum_t (-1)^popcount(i & gray(t)) * theta_t, so M[i, t] = (-1)^popcount(i & gray(t)): a Hadamard matrix up to
+    column order.
 
     Args:
         num_controls: Number k of control qubits.
@@ -40,8 +40,26 @@ def ucry_coefficients(num_controls: int) -> np.ndarray:
         Array of shape (2^k, 2^k).
     """
     n = 1 << num_controls
-    m = np.array([[(-1) ** bin(i & _gray(t)).count("1") for t in range(n)] for i in range(n)], dtype=float)
-    return m.T / n
+    return np.array([[(-1) ** bin(i & _gray(t)).count("1") for t in range(n)] for i in range(n)], dtype=float)
+
+
+def ucry_coefficients(num_controls: int) -> np.ndarray:
+    """Matrix C with theta = C @ alpha: the RY angles of the decomposition from the per-branch angles, the inverse
+    of :func:`ucry_branch_matrix`, C = M^T / 2^k.
+
+    Args:
+        num_controls: Number k of control qubits.
+
+    Returns:
+        Array of shape (2^k, 2^k).
+    """
+    return ucry_branch_matrix(num_controls).T / (1 << num_controls)
+
+
+def _flip_control(t: int, k: int) -> int:
+    """Which control (its position in ``controls``) the CX after step t uses: the bit that changes from gray(t) to
+    gray(t+1), cyclically."""
+    return (_gray(t) ^ _gray((t + 1) % (1 << k))).bit_length() - 1
 
 
 def append_ucry(
@@ -72,9 +90,7 @@ def append_ucry(
         theta = _combine(coeff[t], angles)
         if not (isinstance(theta, float) and theta == 0.0):
             qc.ry(theta, target)
-        # after step t, flip with the control whose bit changes from gray(t) to gray(t+1) (cyclically)
-        changed = _gray(t) ^ _gray((t + 1) % (1 << k))
-        qc.cx(controls[changed.bit_length() - 1], target)
+        qc.cx(controls[_flip_control(t, k)], target)
     index = lambda q: q if isinstance(q, int) else qc.find_bit(q).index  # noqa: E731  (an int or a Qubit)
     span = {"start": start, "stop": len(qc.data), "controls": [index(c) for c in controls], "target": index(target)}
     qc.metadata = {**(qc.metadata or {}), UCRY_METADATA_KEY: [*(qc.metadata or {}).get(UCRY_METADATA_KEY, []), span]}
@@ -86,7 +102,7 @@ def ucry_spans(qc: QuantumCircuit) -> dict[int, tuple[int, list[int], int, list[
     A span is kept only when the instructions between its start and stop are exactly the chain of
     :func:`append_ucry` on its qubits: for t = 0 .. 2^k - 1 an optional RY on the target, then a CX from the control
     whose bit changes between gray(t) and gray(t+1). Such a chain is the uniformly controlled rotation with branch
-    angles ``M @ theta`` whatever its RY angles (see :func:`ucry_coefficients`), so a kept span is exact even if the
+    angles ``M @ theta`` whatever its RY angles (see :func:`ucry_branch_matrix`), so a kept span is exact even if the
     circuit was edited after it was built; a span that no longer matches (gates inserted, circuit reversed,
     transpiled) is dropped and its gates run one by one.
 
@@ -94,14 +110,14 @@ def ucry_spans(qc: QuantumCircuit) -> dict[int, tuple[int, list[int], int, list[
         start index -> (stop index, controls, target, the 2^k RY angles of the chain, 0.0 where it has none).
     """
     out: dict[int, tuple[int, list[int], int, list[Angle]]] = {}
-    for span in (qc.metadata or {}).get(UCRY_METADATA_KEY, []) if isinstance(qc.metadata, dict) else []:
+    for span in qc.metadata.get(UCRY_METADATA_KEY, []) if isinstance(qc.metadata, dict) else []:
         try:
             start, stop = int(span["start"]), int(span["stop"])
             controls, target = [int(c) for c in span["controls"]], int(span["target"])
         except (KeyError, TypeError, ValueError):
             continue
         thetas = _match_chain(qc, start, stop, controls, target)
-        if thetas is not None and not any(start < s < stop or s < start < v for s, (v, *_) in out.items()):
+        if thetas is not None and not any(s < stop and start < v for s, (v, *_) in out.items()):  # no overlap
             out[start] = (stop, controls, target, thetas)
     return out
 
@@ -120,9 +136,8 @@ def _match_chain(qc: QuantumCircuit, start: int, stop: int, controls: list[int],
             theta = inst.operation.params[0]
             i += 1
             inst = qc.data[i] if i < stop else None
-        changed = _gray(t) ^ _gray((t + 1) % (1 << k))
         if inst is None or inst.operation.name != "cx" or inst.clbits or \
-                [qc.find_bit(q).index for q in inst.qubits] != [controls[changed.bit_length() - 1], target]:
+                [qc.find_bit(q).index for q in inst.qubits] != [controls[_flip_control(t, k)], target]:
             return None
         thetas.append(theta)
         i += 1

@@ -24,7 +24,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterExpression
 from qiskit.quantum_info import SparsePauliOp
 
-from qfl_qiskit.circuits.ucry import ucry_coefficients, ucry_spans
+from qfl_qiskit.circuits.ucry import ucry_branch_matrix, ucry_spans
 from qfl_qiskit.execution.gate_ops import (
     UnsupportedGateError,
     _full_diagonal,
@@ -116,7 +116,7 @@ def _flatten(circuit: QuantumCircuit) -> tuple[list[tuple[object, tuple[int, ...
 
 class _UniformRY:
     """A uniformly controlled RY found by :func:`ucry_spans`: qubits (controls..., target); ``params`` the 2^k RY
-    angles of its chain (branch i then rotates by (M @ params)[i], :func:`ucry_coefficients`)."""
+    angles of its chain (branch i then rotates by (M @ params)[i], :func:`ucry_branch_matrix`)."""
 
     name = "ucry"
 
@@ -251,7 +251,7 @@ class CompiledCircuit:
             if name == "ucry":  # the branch angles, M @ (the chain's RY angles)
                 k = len(qubits) - 1
                 cols = table.linear([table.add(a, name) for a in op.params],  # type: ignore[attr-defined]
-                                    ucry_coefficients(k).T * (1 << k))
+                                    ucry_branch_matrix(k))
                 ops.append(_Op("ucr", qubits, "ry", None, tuple(cols)))
                 continue
             if name in _PERMUTATION:
@@ -572,7 +572,7 @@ class _Sharing:
             plans.append(_plan(ops, n, is_shared))
         self.program = min(plans, key=lambda p: len(p.steps))
         mats = self.program.mats
-        self.shared_params = {j for j, op in enumerate(mats) if op.kind in ("param", "ucr") and is_shared(op)}
+        self.shared_params = {j for j, op in enumerate(mats) if op.kind == "param" and is_shared(op)}
         self.nb_mats = {step[1] for step in self.program.steps if step[0] == "mat" and step[3]}  # run in layout NB
         self.groups = _group_blocks(mats, is_shared)
         # angle columns each side builds: those of the blocks built once per batch, and of the blocks built per row
