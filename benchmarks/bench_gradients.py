@@ -11,7 +11,8 @@ the inputs. Peers, each in its fastest documented configuration:
 - PennyLane ``lightning.qubit`` adjoint with the torch interface (optional: ``pip install -e .[bench]``).
 
 Also: a scaling table of the exact path from 4 to 20 qubits (time per batch gradient, peak memory of a fresh
-process) and the default QFL model's time per training step. Writes a JSON record to ``results/`` and prints tables.
+process); a QFL table (:data:`QFL_ROWS`: the default model and the papers' scales, ours against lightning adjoint on
+the identical gate list, :func:`qfl_table`); and the default QFL model's time per training step. Writes a JSON record to ``results/`` and prints tables.
 
 Usage: ``python benchmarks/bench_gradients.py [--quick] [--repeats N] [--skip-qml] [--out results/]``
 (``--quick`` shrinks the model to 4 qubits, reps 1, batch 4: a smoke run for the test suite, not a measurement).
@@ -181,6 +182,134 @@ def qfl_training_step(repeats: int) -> float:
     return timed(step, repeats)
 
 
+#: QFL rows of the QFL table: (modalities M, features D, degree P); the first is the default model, the others the
+#: papers' scales (12-lead ECG, 207-sensor Traffic-LA).
+QFL_ROWS = [(6, 2, 2), (12, 4, 3), (207, 1, 2), (12, 8, 4)]
+
+
+def plain_gates(qnn) -> tuple[list[tuple[str, list[int], np.ndarray, float]], int]:
+    """The circuit's gates in order as (name, qubits, coefficients, constant): a rotation's angle is
+    ``coefficients @ [inputs, weights] + constant``. Both stacks of the QFL table run exactly this list (our
+    simulator through the circuit, PennyLane through :func:`pennylane_gate_peer`); a test checks it rebuilds the
+    circuit's operator. Returns the list and the number of parameters."""
+    from qiskit.circuit import ParameterExpression
+
+    params = [*qnn.inputs, *qnn.weights]
+    index = {p: i for i, p in enumerate(params)}
+    out = []
+    for inst in qnn.circuit.data:
+        name, qubits = inst.operation.name, [qnn.circuit.find_bit(q).index for q in inst.qubits]
+        row, const = np.zeros(len(params)), 0.0
+        if name in ("rx", "ry", "rz"):
+            angle = inst.operation.params[0]
+            if isinstance(angle, ParameterExpression) and angle.parameters:
+                for p in angle.parameters:
+                    row[index[p]] = float(angle.gradient(p))
+                const = float(angle.bind({p: 0.0 for p in angle.parameters}))
+            else:
+                const = float(angle)
+        elif name not in ("h", "x", "cx", "cz"):
+            raise ValueError(f"plain_gates: gate {name!r} is not one of rx, ry, rz, h, x, cx, cz")
+        out.append((name, qubits, row, const))
+    return out, len(params)
+
+
+def pennylane_gate_peer(qnn, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    """PennyLane ``lightning.qubit`` adjoint (torch interface) on the gate list of :func:`plain_gates`, the K
+    observables of ``qnn`` as Pauli words; the gradient of the sum of all outputs over the batch with respect to
+    the weights and the inputs, like :func:`ours`."""
+    import pennylane as qml
+
+    gates, _ = plain_gates(qnn)
+    n, nx = qnn.circuit.num_qubits, len(qnn.inputs)
+    rotating = [g for g, (name, *_rest) in enumerate(gates) if name in ("rx", "ry", "rz")]
+    A = torch.tensor(np.stack([gates[g][2] for g in rotating]))
+    b = torch.tensor([gates[g][3] for g in rotating], dtype=torch.float64)
+    column = {g: i for i, g in enumerate(rotating)}
+    ops = {"rx": qml.RX, "ry": qml.RY, "rz": qml.RZ, "h": qml.Hadamard, "x": qml.PauliX, "cx": qml.CNOT,
+           "cz": qml.CZ}
+    paulis = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
+
+    def word(label: str):
+        factors = [paulis[c](n - 1 - i) for i, c in enumerate(label) if c != "I"]  # Qiskit labels: qubit 0 last
+        return qml.prod(*factors) if len(factors) > 1 else (factors[0] if factors else qml.Identity(0))
+
+    observables = [qml.dot([float(c.real) for c in op.coeffs], [word(p.to_label()) for p in op.paulis])
+                   for op in qnn.observables]
+    dev = qml.device("lightning.qubit", wires=n)
+
+    @qml.qnode(dev, interface="torch", diff_method="adjoint")
+    def circuit(inputs, weights):
+        angles = torch.cat([inputs, weights.expand(inputs.shape[0], -1)], -1) @ A.T + b
+        for g, (name, qubits, _, _) in enumerate(gates):
+            if g in column:
+                ops[name](angles[..., column[g]], wires=qubits)
+            else:
+                ops[name](wires=qubits)
+        return [qml.expval(o) for o in observables]
+
+    weights = torch.tensor(w, requires_grad=True)
+
+    def step() -> np.ndarray:
+        xs = torch.tensor(x, requires_grad=True)
+        weights.grad = None
+        out = circuit(xs, weights)
+        sum(o.sum() for o in out).backward()
+        return np.concatenate([weights.grad.numpy().ravel(), xs.grad.numpy().ravel()])
+
+    return step
+
+
+def qfl_table(repeats: int, quick: bool) -> list[dict[str, Any]]:
+    """Forward + gradient (weights and inputs) of QFL circuits at the papers' scales, ours against PennyLane
+    lightning adjoint on the identical gate list, batch 32, K = 8 observables. Timed in rounds (ours as a burst,
+    PennyLane one call; at most 3 rounds where one PennyLane call takes over a second)."""
+    from qfl_qiskit.circuits import build_qfl
+    from qfl_qiskit.execution.exact import ExactEstimator
+    from qfl_qiskit.specs import QFLSpec
+
+    shapes, batch = ([(2, 1, 1), (3, 2, 2)], 4) if quick else (QFL_ROWS, 32)
+    out = []
+    for m, d, p in shapes:
+        qnn = build_qfl(QFLSpec(modalities=m, features=d, degree=p))
+        rng = np.random.default_rng(1234)
+        x = rng.uniform(-np.pi, np.pi, (batch, qnn.num_inputs))
+        w = rng.uniform(-np.pi, np.pi, qnn.num_weights)
+        row: dict[str, Any] = {"modalities": m, "features": d, "degree": p, "batch": batch,
+                               "qubits": qnn.circuit.num_qubits, "gates": len(qnn.circuit.data)}
+        t0 = time.perf_counter()
+        mine = ours(qnn, x, w, estimator=ExactEstimator(), gradient="autograd")
+        grad = mine()
+        row["ours_first_call_s"] = time.perf_counter() - t0  # compile + first run
+        try:
+            peer = pennylane_gate_peer(qnn, x, w)
+        except ImportError:
+            peer = None
+            print("PennyLane not installed: `pip install -e .[bench]` to include it in the QFL table")
+        if peer is not None:
+            t0 = time.perf_counter()
+            row["max_grad_diff"] = float(np.max(np.abs(peer() - grad)))
+            first = time.perf_counter() - t0
+        burst = 1 if quick else max(1, min(50, int(0.3 / max(timed(mine, 1, warmup=False), 1e-4))))
+        rounds = 1 if quick else (repeats if peer is None or first < 1.0 else min(repeats, 3))
+        ours_s, peer_s = [], []
+        for _ in range(rounds):
+            ours_s.append(timed(mine, burst, warmup=False))
+            if peer is not None:
+                peer_s.append(timed(peer, 1, warmup=False))
+        row["ours_s"] = float(np.median(ours_s))
+        if peer is not None:
+            row["pennylane_s"] = float(np.median(peer_s))
+            row["ratio"] = row["pennylane_s"] / row["ours_s"]
+            per_round = np.array(peer_s) / np.array(ours_s)
+            row["ratio_range"] = [float(per_round.min()), float(per_round.max())]
+        print(f"  QFL M={m}, D={d}, P={p}: ours {row['ours_s'] * 1000:.2f} ms"
+              + (f", lightning adjoint {row['pennylane_s']:.3f} s ({row['ratio']:.0f}x)" if peer else ""),
+              flush=True)
+        out.append(row)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
@@ -254,14 +383,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scaling.append({"qubits": size, **point})
         print(f"  exact path, {size} qubits: {point['seconds']:.4f} s, +{point['extra_mib']:.0f} MiB", flush=True)
 
+    qfl_rows = qfl_table(repeats, args.quick)
     qfl_step = qfl_training_step(repeats)
-    _print(rows, scaling, qfl_step)
+    _print(rows, scaling, qfl_rows, qfl_step)
     record = make_record(
         "benchmark_gradients",
         specs={"benchmark": {"qubits": n, "reps": reps, "batch": batch, "repeats": repeats, "quick": args.quick,
                              "scaling_batch": scaling_batch, "scaling_reps": 3}},
         seeds={"data": 1234},
-        payload={"peers": rows, "scaling": scaling, "qfl_default_train_step_s": qfl_step,
+        payload={"peers": rows, "scaling": scaling, "qfl": qfl_rows, "qfl_default_train_step_s": qfl_step,
                  "torch_threads": torch.get_num_threads()},
     )
     path = save_record(record, args.out / f"benchmark_gradients_{utc_stamp()}.json")
@@ -269,7 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return record
 
 
-def _print(rows: list[dict], scaling: list[dict], qfl_step: float) -> None:
+def _print(rows: list[dict], scaling: list[dict], qfl_rows: list[dict], qfl_step: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -288,6 +418,18 @@ def _print(rows: list[dict], scaling: list[dict], qfl_step: float) -> None:
     for p in scaling:
         s.add_row(str(p["qubits"]), f"{p['seconds']:.4f}", f"{p['peak_mib']:.0f}", f"{p['extra_mib']:.0f}")
     console.print(s)
+    q = Table(title="QFL circuits: forward + gradient (weights and inputs), identical gate list, median seconds")
+    for col in ("M, D, P", "qubits", "gates", "batch", "ours", "ours first call", "lightning adjoint",
+                "x faster", "range over rounds", "max |grad diff|"):
+        q.add_column(col, justify="right")
+    for r in qfl_rows:
+        has = "ratio" in r
+        q.add_row(f"{r['modalities']}, {r['features']}, {r['degree']}", str(r["qubits"]), str(r["gates"]),
+                  str(r["batch"]), f"{r['ours_s'] * 1000:.2f} ms", f"{r['ours_first_call_s']:.2f} s",
+                  f"{r['pennylane_s']:.3f} s" if has else "not installed", f"{r['ratio']:.0f}" if has else "-",
+                  "{:.0f} to {:.0f}".format(*r["ratio_range"]) if has else "-",
+                  f"{r['max_grad_diff']:.1e}" if has else "-")
+    console.print(q)
     console.print(f"default QFL model (exact, batch 32): {qfl_step * 1000:.1f} ms per training step")
 
 

@@ -39,8 +39,12 @@ def ucry_branch_matrix(num_controls: int) -> np.ndarray:
     Returns:
         Array of shape (2^k, 2^k).
     """
-    n = 1 << num_controls
-    return np.array([[(-1) ** bin(i & _gray(t)).count("1") for t in range(n)] for i in range(n)], dtype=float)
+    t = np.arange(1 << num_controls)
+    both = t[:, None] & (t ^ (t >> 1))[None, :]  # i & gray(t)
+    parity = np.zeros_like(both)
+    for bit in range(num_controls):
+        parity ^= (both >> bit) & 1
+    return 1.0 - 2.0 * parity
 
 
 def ucry_coefficients(num_controls: int) -> np.ndarray:

@@ -13,7 +13,9 @@ import numpy as np
 from qiskit.circuit.library import real_amplitudes
 from qiskit.quantum_info import Operator
 
-from benchmarks.bench_gradients import main, reference
+from benchmarks.bench_gradients import main, plain_gates, reference
+from qfl_qiskit.circuits import build_qfl
+from qfl_qiskit.specs import QFLSpec
 
 
 def test_reference_is_real_amplitudes():
@@ -37,4 +39,30 @@ def test_quick_run_all_stacks_agree(tmp_path, capsys):
         assert p["seconds"] > 0
     (written,) = tmp_path.glob("benchmark_gradients_*.json")
     assert json.loads(written.read_text())["record_type"] == "benchmark_gradients"
-    assert "x slower than exact" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "x slower than exact" in out and "QFL circuits" in out
+    qfl = record["payload"]["qfl"]
+    assert [(r["modalities"], r["features"], r["degree"]) for r in qfl] == [(2, 1, 1), (3, 2, 2)]
+    try:
+        import pennylane  # noqa: F401  (the bench extra)
+    except ImportError:  # without it the table says so instead of a ratio
+        assert all("ratio" not in r for r in qfl) and "not installed" in out
+    else:  # lightning adjoint on the same gate list computes the same gradient
+        for r in qfl:
+            assert r["max_grad_diff"] < 1e-10 and r["ratio"] > 0, r
+
+
+def test_plain_gates_are_the_circuit():
+    """The QFL table's gate list (what PennyLane runs) rebuilds the circuit's operator at random parameters."""
+    from qiskit import QuantumCircuit
+
+    qnn = build_qfl(QFLSpec(modalities=3, features=2, degree=2))
+    gates, p = plain_gates(qnn)
+    assert len(gates) == len(qnn.circuit.data)
+    values = np.random.default_rng(3).uniform(-np.pi, np.pi, p)
+    rebuilt = QuantumCircuit(qnn.circuit.num_qubits)
+    for name, qubits, row, const in gates:
+        angles = [float(row @ values + const)] if name in ("rx", "ry", "rz") else []
+        getattr(rebuilt, name)(*angles, *qubits)
+    bound = qnn.circuit.assign_parameters(dict(zip([*qnn.inputs, *qnn.weights], values)))
+    assert np.allclose(Operator(rebuilt).data, Operator(bound).data, atol=1e-12)
