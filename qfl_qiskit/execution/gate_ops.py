@@ -50,19 +50,28 @@ def _full_diagonal(diag: np.ndarray, qubits: tuple[int, ...], n: int, idx: np.nd
 
 
 def _param_matrix(name: str, a: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
-    """Batched matrices (B, d, d) of parameterized gates, in Qiskit's conventions."""
-    t = a[0].to(dtype)
-    c, s = torch.cos(t / 2), torch.sin(t / 2)  # any leading shape; the result is (*shape, d, d)
-    if name == "ry":  # the only one built in real arithmetic too
-        return _stack2([[c, -s], [s, c]])
-    one, zero = torch.ones_like(c), torch.zeros_like(c)
-    j = torch.tensor(1j, dtype=dtype)
-    if name == "rx":
-        return _stack2([[c, -j * s], [-j * s, c]])
-    if name == "rz":
-        return _stack2([[torch.exp(-j * t / 2), zero], [zero, torch.exp(j * t / 2)]])
+    """Batched matrices (B, d, d) of parameterized gates, in Qiskit's conventions.
+
+    The trigonometry runs on the real angles and the complex matrix is assembled from (re, im) pairs in one stack:
+    cos / sin of a complex tensor cost about 4x their real counterparts (measured at the QFL encoding's 32 x 256
+    angles), and a single stack keeps the autograd graph to a few nodes per gate kind.
+    """
+    real = dtype if not dtype.is_complex else (torch.float64 if dtype == torch.complex128 else torch.float32)
+    t = a[0].to(real)
+    if name in ("rx", "ry", "rz"):
+        c, s = torch.cos(t / 2), torch.sin(t / 2)  # any leading shape; the result is (*shape, 2, 2)
+        if name == "ry":
+            out = torch.stack([c, -s, s, c], dim=-1).unflatten(-1, (2, 2))
+            return out if not dtype.is_complex else out.to(dtype)
+        z = torch.zeros_like(c)
+        pairs = [c, z, z, -s, z, -s, c, z] if name == "rx" else [c, -s, z, z, z, z, c, s]
+        return _complex_2x2(pairs, dtype)
     if name == "p":
-        return _stack2([[one, zero], [zero, torch.exp(j * t)]])
+        one, z = torch.ones_like(t), torch.zeros_like(t)
+        return _complex_2x2([one, z, z, z, z, z, torch.cos(t), torch.sin(t)], dtype)
+    t = t.to(dtype)
+    c, s = torch.cos(t / 2), torch.sin(t / 2)
+    j = torch.tensor(1j, dtype=dtype)
     if name == "u":
         phi, lam = a[1].to(dtype), a[2].to(dtype)
         return _stack2([[c, -torch.exp(j * lam) * s], [torch.exp(j * phi) * s, torch.exp(j * (phi + lam)) * c]])
@@ -81,6 +90,12 @@ def _param_matrix(name: str, a: list[torch.Tensor], dtype: torch.dtype) -> torch
         out[..., 3, 1], out[..., 3, 3] = inner[..., 1, 0], inner[..., 1, 1]
         return out
     raise UnsupportedGateError(f"cannot simulate gate '{name}'")
+
+
+def _complex_2x2(pairs: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """(*shape, 2, 2) complex matrices from 8 real tensors: (re, im) of entries 00, 01, 10, 11."""
+    out = torch.view_as_complex(torch.stack(pairs, dim=-1).unflatten(-1, (2, 2, 2)))
+    return out if out.dtype == dtype else out.to(dtype)
 
 
 def _stack2(rows: list[list[torch.Tensor]]) -> torch.Tensor:

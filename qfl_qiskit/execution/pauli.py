@@ -17,9 +17,15 @@ from qiskit.quantum_info import SparsePauliOp
 
 @cache
 def _pauli_plan(labels: tuple[tuple[tuple[str, complex], ...], ...], n: int):
-    """Group all terms of all observables by X mask: (x_mask, sign matrix (2^n, T_x), term->observable (T_x, K))."""
+    """All terms of all observables grouped by X mask: (source index (G * 2^n,) of the G gathers, weights
+    (G * 2^n, K) complex, the same for real states (their real part)).
+
+    Row (g, i) weighs conj(psi[i ^ x_g]) psi[i] for observable k with the sum of its group-g terms' sign * coeff,
+    made Hermitian ((w[i] + conj(w[i ^ x])) / 2, which leaves the real part of every expectation as it is) so the
+    gradient is one product with the same weights (see :class:`_Expectations`).
+    """
     idx = np.arange(1 << n)
-    groups: dict[int, list[tuple[np.ndarray, int, complex]]] = {}
+    groups: dict[int, np.ndarray] = {}
     for k, terms in enumerate(labels):
         for label, coeff in terms:
             bits = label[::-1]  # label is big-endian: last letter is qubit 0
@@ -28,17 +34,63 @@ def _pauli_plan(labels: tuple[tuple[tuple[str, complex], ...], ...], n: int):
             ny = sum(1 for ch in bits if ch == "Y")
             # P = (-i)^{#Y} Z^z X^x;  P|i> = (-i)^{#Y} (-1)^{|(i^x) & z|} |i^x>
             parity = np.array([bin(v).count("1") & 1 for v in ((idx ^ x) & z)])
-            sign = ((-1j) ** ny) * (1 - 2 * parity)
-            groups.setdefault(x, []).append((sign, k, coeff))
-    plan = []
-    for x, terms in groups.items():
-        signs = np.stack([t[0] for t in terms], axis=1)
-        coeffs = np.zeros((len(terms), len(labels)), dtype=complex)
-        for i, (_, k, coeff) in enumerate(terms):
-            coeffs[i, k] = coeff
-        # the last entry serves real states: Re(prod * sign * coeff) = prod * Re(sign * coeff)
-        plan.append((x, torch.as_tensor(idx ^ x), signs, coeffs, (signs @ coeffs).real))
-    return plan
+            weight = groups.setdefault(x, np.zeros((1 << n, len(labels)), dtype=complex))
+            weight[:, k] += ((-1j) ** ny) * (1 - 2 * parity) * coeff
+    masks = sorted(groups)
+    source = np.concatenate([idx ^ x for x in masks])
+    weights = np.concatenate([(groups[x] + groups[x][idx ^ x].conj()) / 2 for x in masks])
+    return torch.as_tensor(source), weights, np.ascontiguousarray(weights.real)
+
+
+_WEIGHTS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _weights(observables: Sequence[SparsePauliOp], n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source index and weights of :func:`_pauli_plan` as tensors of ``dtype``, made once per observable set.
+
+    The cache key is the observables' content (their symplectic arrays and coefficients as bytes: 50 us for 8
+    Pauli strings, against 380 us for the labels ``to_list`` spells out), so an operator changed in place is
+    never served stale weights.
+    """
+    fingerprint = tuple((op.coeffs.tobytes(), op.paulis.x.tobytes(), op.paulis.z.tobytes(),
+                         op.paulis.phase.tobytes(), op.num_qubits) for op in observables)
+    cached = _WEIGHTS.get((fingerprint, n, dtype))
+    if cached is None:
+        labels = tuple(tuple((lbl, complex(c)) for lbl, c in op.to_list()) for op in observables)
+        source, weights, real = _pauli_plan(labels, n)
+        cached = (source, torch.as_tensor(weights if dtype.is_complex else real, dtype=dtype))
+        if len(_WEIGHTS) > 64:
+            _WEIGHTS.clear()
+        _WEIGHTS[(fingerprint, n, dtype)] = cached
+    return cached
+
+
+class _Expectations(torch.autograd.Function):
+    """E[b, k] = Re sum_{g, i} conj(psi[b, i ^ x_g]) psi[b, i] w[g, i, k], with a hand-written backward.
+
+    Why: autograd through the per-group gathers, products and matmuls recorded about 40 nodes for 8 random Pauli
+    strings, and its gather backward is a scatter-add; with Hermitian weights the gradient is
+    2 sum_g (g_out @ conj(w_g)^T) * psi[i ^ x_g], one matmul and one product with the gathered state kept from
+    the forward pass (torch's convention for a real loss of a complex input: 2 dL/d(conj psi)).
+    """
+
+    @staticmethod
+    def forward(ctx, state: torch.Tensor, source: torch.Tensor, weights: torch.Tensor):  # type: ignore[override]
+        bsz, size = state.shape
+        groups = source.numel() // size
+        other = state.index_select(1, source)  # (B, G * 2^n)
+        prod = other.conj() * state.repeat(1, groups) if state.is_complex() else other * state.repeat(1, groups)
+        out = prod @ weights
+        ctx.save_for_backward(other, weights)
+        ctx.shape = (bsz, groups, size)
+        return out.real if out.is_complex() else out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        other, weights = ctx.saved_tensors
+        bsz, groups, size = ctx.shape
+        w = grad.to(weights.dtype) @ weights.mH  # (B, G * 2^n)
+        return 2 * (w * other).view(bsz, groups, size).sum(1), None, None
 
 
 def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp], num_qubits: int) -> torch.Tensor:
@@ -58,16 +110,5 @@ def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp]
     for op in observables:
         if op.num_qubits != num_qubits:
             raise ValueError(f"observable on {op.num_qubits} qubits for a {num_qubits}-qubit circuit")
-    key = tuple(tuple((lbl, complex(c)) for lbl, c in op.to_list()) for op in observables)
-    out = None
-    for x, src, signs, coeffs, real in _pauli_plan(key, num_qubits):
-        other = state if x == 0 else torch.gather(state, 1, src.expand(state.shape[0], -1))  # 3x faster than [:, src]
-        prod = other.conj() * state  # (B, 2^n)
-        if state.is_complex():
-            term = prod @ torch.as_tensor(signs, dtype=state.dtype)  # (B, T_x)
-            val = term @ torch.as_tensor(coeffs, dtype=state.dtype)  # (B, K)
-        else:  # real amplitudes: Re(prod * sign * coeff) = prod * Re(sign * coeff)
-            val = prod @ torch.as_tensor(real, dtype=state.dtype)
-        out = val if out is None else out + val
-    assert out is not None
-    return out.real
+    source, weights = _weights(observables, num_qubits, state.dtype)
+    return _Expectations.apply(state, source, weights)

@@ -401,7 +401,7 @@ class CompiledCircuit:
             per_row = np.concatenate([per_row, derived])
             # an angle is shared when it depends on shared columns only
             angle_shared = ~(self._A.numpy()[:, per_row] != 0).any(axis=1)
-            self._sharings[key] = _Sharing(key, angle_shared, self._ops, self.num_qubits, self._one_q_cols,
+            self._sharings[key] = _Sharing(key, angle_shared, self._ops, self.num_qubits, self.sim_dtype,
                                            self.layout)
         return self._sharings[key]
 
@@ -426,9 +426,7 @@ class CompiledCircuit:
         first = angles[:1] if plan.columns else angles
         state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
         state[:, 0] = 1.0
-        one_q = (_OneQubitMatrices(angles, plan.row_cols, self.sim_dtype),
-                 _OneQubitMatrices(first, plan.shared_cols, self.sim_dtype))
-        mats = self._block_matrices(plan, one_q)
+        mats = {**plan.blocks[0].build(angles), **plan.blocks[1].build(first)}
         for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
@@ -442,31 +440,6 @@ class CompiledCircuit:
             elif op.kind == "param":
                 mats[j] = _param_matrix(op.name, [angles[:, c] for c in op.angles], self.sim_dtype)
         return Evolve.apply(plan.program, state, *(mats[j] for j in range(len(plan.program.mats))))
-
-    def _block_matrices(self, plan: _Sharing, one_qs: tuple[_OneQubitMatrices, _OneQubitMatrices]
-                        ) -> dict[int, torch.Tensor]:
-        """The matrix of every block op, built group by group (see :func:`_group_blocks`)."""
-        out: dict[int, torch.Tensor] = {}
-        for is_shared, members, positions in plan.groups:
-            one_q = one_qs[is_shared]
-            full = None
-            for factors in positions:  # window positions, least significant qubit first
-                mat = None
-                for f in factors:
-                    if isinstance(f, torch.Tensor):
-                        m = f
-                    elif f[0] in one_q.mats:
-                        m = one_q.stacked(f[0], f[1])  # (NB, B, 2, 2)
-                    else:  # three-angle gates: one by one
-                        m = torch.stack([one_q.get(f[0], cols) for cols in f[1]])
-                    mat = m if mat is None else m @ mat
-                full = mat if full is None else _kron(mat, full)
-            if full.shape[1] == 1:
-                full = full.squeeze(1)
-            # unbind, not full[k]: indexing's backward would allocate and fill a full-size zero tensor per block
-            for i, part in zip(members, full.unbind(0)):
-                out[i] = part
-        return out
 
     def _with_phase(self, state: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Complex state including the global phase (which expectation values never need)."""
@@ -577,36 +550,12 @@ def _plan(ops: list[_Op], n: int, is_shared) -> Program:
     return planner.finish()
 
 
-class _OneQubitMatrices:
-    """All single-qubit rotation matrices of one evaluation, built per gate name in one vectorised op each."""
-
-    def __init__(self, angles: torch.Tensor, cols: dict[str, list[int]], dtype: torch.dtype) -> None:
-        self.angles, self.dtype = angles, dtype
-        self.mats: dict[str, torch.Tensor] = {}
-        self.pos: dict[tuple[str, int], int] = {}
-        for name, cs in cols.items():
-            if name == "u":
-                continue  # three angles per gate: built one by one
-            self.mats[name] = _param_matrix(name, [angles[:, cs]], dtype)  # (B, G, 2, 2)
-            self.pos.update({(name, c): i for i, c in enumerate(cs)})
-
-    def stacked(self, name: str, cols: list[int]) -> torch.Tensor:
-        """Matrices of gates ``name`` at angle columns ``cols``: (len(cols), B, 2, 2)."""
-        index = torch.as_tensor([self.pos[(name, c)] for c in cols])
-        return self.mats[name].index_select(1, index).transpose(0, 1)
-
-    def get(self, name: str, cols: tuple[int, ...]) -> torch.Tensor:
-        if name in self.mats:
-            return self.mats[name][:, self.pos[(name, cols[0])]]
-        return _param_matrix(name, [self.angles[:, c] for c in cols], self.dtype)
-
-
 class _Sharing:
     """How one set of shared parameter columns splits the gates: angle columns and block groups built once per
     batch (shared) or once per row, and the program that runs them (shared gates in layout NB)."""
 
     def __init__(self, columns: tuple[int, ...], angle_shared: np.ndarray, ops: list[_Op], n: int,
-                 one_q_cols: dict[str, list[int]], layout: str) -> None:
+                 dtype: torch.dtype, layout: str) -> None:
         self.columns = list(columns)
         shared = angle_shared if columns else np.zeros_like(angle_shared)
 
@@ -629,40 +578,100 @@ class _Sharing:
         # built once for the batch (their gradient is the batch total, on the first row)
         self.shared_params = {j for j, op in enumerate(mats) if op.kind in ("param", "ucr") and is_shared(op)}
         self.nb_mats = {step[1] for step in self.program.steps if step[0] == "mat" and step[3]}  # run in layout NB
-        self.groups = _group_blocks(mats, is_shared)
-        # angle columns each side builds: those of the blocks built once per batch, and of the blocks built per row
-        used: tuple[set[int], set[int]] = (set(), set())
-        for flag, members, _ in self.groups:
-            for i in members:
-                used[flag].update(c for fs in mats[i].factors.values() for kind, p in fs if kind != "const" for c in p)
-        self.row_cols = {k: [c for c in cs if c in used[0]] for k, cs in one_q_cols.items()}
-        self.shared_cols = {k: [c for c in cs if c in used[1]] for k, cs in one_q_cols.items()}
+        self.blocks = tuple(_BlockPlan([(i, op) for i, op in enumerate(mats) if op.kind == "block"
+                                        and bool(is_shared(op)) == flag], dtype, flag) for flag in (False, True))
 
 
-def _group_blocks(ops: list[_Op], is_shared) -> list[tuple[bool, list[int], list[list[object]]]]:
-    """Blocks with the same shape (window width, gate kinds per qubit, shared or per row) grouped, so that all
-    their matrices are built with one batched op per factor instead of a few small ops per block (Python overhead
-    dominates here).
+#: -i times the Pauli matrix of each rotation: R(t) = cos(t/2) I + sin(t/2) K.
+_GENERATORS = {"rx": [[0, -1j], [-1j, 0]], "ry": [[0, -1], [1, 0]], "rz": [[-1j, 0], [0, 1j]]}
 
-    Returns (shared, op indices, per window position: per factor: stacked constant (NB, 1, d, d) or (gate name,
-    columns)).
+
+class _BlockPlan:
+    """How the matrices of one side's block ops are built: the blocks whose gates are shared by the batch (from the
+    first row's angles, once per batch) or those built per row.
+
+    Why this shape: at QNN sizes the cost is the number of torch ops, not their arithmetic (a default QFL step
+    recorded about 2,400). So, whatever the number of blocks: every rx / ry / rz matrix of the side is
+    cos(t/2) I + sin(t/2) K in one pass over all their angles; each window position's chain of single-qubit
+    factors (a "slot") is multiplied out for all slots of the same factor kinds at once; and each group of blocks
+    of one width is one gather per position and one Kronecker product per extra qubit.
     """
-    groups: dict[tuple, list[int]] = {}
-    for i, op in enumerate(ops):
-        if op.kind == "block":
-            sig = (bool(is_shared(op)), *(tuple(kind for kind, _ in op.factors[q]) for q in op.qubits))
-            groups.setdefault(sig, []).append(i)
-    out = []
-    for (flag, *sig), members in groups.items():
-        positions = []
-        for pos, kinds in enumerate(sig):
-            factors = []
-            for j, kind in enumerate(kinds):
-                payloads = [ops[i].factors[ops[i].qubits[pos]][j][1] for i in members]
+
+    def __init__(self, blocks: list[tuple[int, _Op]], dtype: torch.dtype, shared: bool) -> None:
+        self.shared = shared
+        rotations: list[tuple[str, int]] = []  # (gate, angle column) of every rx / ry / rz factor
+        position: dict[tuple[str, int], int] = {}
+        chains: dict[tuple[str, ...], list[list]] = {}  # factor kinds -> slots (their factor lists)
+        slot_of: dict[tuple[int, int], tuple[tuple[str, ...], int]] = {}
+        for i, op in blocks:
+            for pos, q in enumerate(op.qubits):
+                factors = op.factors[q]
+                for kind, payload in factors:
+                    if kind in _GENERATORS and (kind, payload[0]) not in position:
+                        position[(kind, payload[0])] = len(rotations)
+                        rotations.append((kind, payload[0]))
+                sig = tuple(kind for kind, _ in factors)
+                slot_of[(i, pos)] = (sig, len(chains.setdefault(sig, [])))
+                chains[sig].append(factors)
+        self.rot_index = torch.as_tensor([c for _, c in rotations], dtype=torch.long)
+        self.eye = torch.eye(2, dtype=dtype)
+        gens = np.array([_GENERATORS[kind] for kind, _ in rotations]).reshape(-1, 1, 2, 2)
+        self.gens = torch.as_tensor(gens.real if not dtype.is_complex else gens, dtype=dtype)
+        # per chain: per factor, a stacked constant (S, 1, 2, 2), rotation rows to gather, or (gate, columns)
+        self.chains: list[list[object]] = []
+        offsets, total = {}, 0
+        for sig, slots in chains.items():
+            offsets[sig], total = total, total + len(slots)
+            factors: list[object] = []
+            for j, kind in enumerate(sig):
+                payloads = [slot[j][1] for slot in slots]
                 if kind == "const":
-                    factors.append(torch.stack(payloads).unsqueeze(1))  # (NB, 1, 2, 2)
+                    factors.append(torch.stack(payloads).unsqueeze(1))
+                elif kind in _GENERATORS:
+                    factors.append(torch.as_tensor([position[(kind, p[0])] for p in payloads], dtype=torch.long))
+                else:  # p, u: built by name
+                    factors.append((kind, [list(p) for p in payloads]))
+            self.chains.append(factors)
+        # blocks of one width: per position (least significant first) the slots of the members
+        widths: dict[int, list[int]] = {}
+        for i, op in blocks:
+            widths.setdefault(len(op.qubits), []).append(i)
+        self.groups = [(members, [torch.as_tensor([offsets[slot_of[(i, pos)][0]] + slot_of[(i, pos)][1]
+                                                   for i in members], dtype=torch.long) for pos in range(w)])
+                       for w, members in widths.items()]
+
+    def build(self, angles: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Block op index -> its matrix: (d, d) on the shared side, (B, d, d) per row."""
+        if not self.groups:
+            return {}
+        bsz = 1 if self.shared else angles.shape[0]  # a shared side's blocks read shared columns only
+        rot = None
+        if self.rot_index.numel():
+            half = angles.index_select(1, self.rot_index).t() * 0.5  # (G, B)
+            rot = torch.cos(half)[..., None, None] * self.eye + torch.sin(half)[..., None, None] * self.gens
+        parts = []
+        for factors in self.chains:
+            mat = None
+            for f in factors:
+                if isinstance(f, torch.Tensor) and f.dtype == torch.long:
+                    m = rot.index_select(0, f)  # type: ignore[union-attr]  (S, B, 2, 2)
+                elif isinstance(f, torch.Tensor):
+                    m = f  # (S, 1, 2, 2)
                 else:
-                    factors.append((kind, [p[0] if len(p) == 1 else p for p in payloads]))
-            positions.append(factors)
-        out.append((flag, members, positions))
-    return out
+                    name, cols = f  # type: ignore[misc]
+                    m = torch.stack([_param_matrix(name, [angles[:, c] for c in cs], self.eye.dtype) for cs in cols])
+                mat = m if mat is None else m @ mat
+            parts.append(mat.expand(-1, bsz, 2, 2) if mat.shape[1] != bsz else mat)  # type: ignore[union-attr]
+        slots = torch.cat(parts) if len(parts) > 1 else parts[0]  # (slots, B, 2, 2)
+        out: dict[int, torch.Tensor] = {}
+        for members, positions in self.groups:
+            full = None
+            for index in positions:
+                m = slots.index_select(0, index)  # (NB, B, 2, 2)
+                full = m if full is None else _kron(m, full)
+            if self.shared:
+                full = full.squeeze(1)  # type: ignore[union-attr]
+            # unbind, not full[k]: indexing's backward would allocate and fill a full-size zero tensor per block
+            for i, part in zip(members, full.unbind(0)):  # type: ignore[union-attr]
+                out[i] = part
+        return out
