@@ -294,6 +294,8 @@ def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backwa
     m, d = mats[step[1]], 1 << step[2]
     if backward:
         m = m.mH
+    if m.ndim == 2 and not step[3] and state.shape[-1] == d:  # one matrix on every qubit of every row: one mm
+        return torch.mm(state, m.t(), out=out)
     count = step[4] if step[3] else state.shape[0] * step[4]
     torch.bmm(_batched(m, count), state.view(count, d, -1), out=out.view(count, d, -1))
     return out
@@ -302,6 +304,8 @@ def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backwa
 def _matrix_grad(step: tuple, grad: torch.Tensor, state: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
     """Gradient of a "mat" step's matrix: G s^H summed over what the matrix is shared by."""
     d = 1 << step[2]
+    if mat.ndim == 2 and not step[3] and grad.shape[-1] == d:  # the one-mm case of _step: sum_b g_b s_b^H
+        return torch.mm(grad.t(), state.conj())
     count = step[4] if step[3] else grad.shape[0] * step[4]
     g = torch.bmm(grad.view(count, d, -1), state.view(count, d, -1).mH)  # (count, d, d)
     return g.sum(0) if mat.ndim == 2 else g

@@ -51,6 +51,10 @@ SUPPORTED = sorted(_PERMUTATION | set(_PARAMETRIC) | _CONSTANT | _SKIP)
 
 #: Largest window of qubits whose single-qubit gates are fused into one matrix.
 _WINDOW = 4
+#: Circuits up to this many qubits fuse a whole layer of single-qubit gates into one 2^n x 2^n matrix: at QNN sizes
+#: a pass costs its torch call, not its arithmetic (a 5-qubit layer as one (B, 32) x (32, 32) product instead of
+#: two windows), while from 7 qubits the B 4^n multiply-adds start to count.
+_WHOLE_LAYER_QUBITS = 6
 
 
 @dataclass
@@ -142,6 +146,7 @@ class _AngleTable:
         self.derived: list[ParameterExpression] = []
         self._probe_values = np.random.default_rng(0).uniform(-1.0, 1.0, len(params))
         self._probe = dict(zip(params, self._probe_values.tolist()))
+        self._seen: dict[tuple, int] = {}
 
     def _affine(self, angle: ParameterExpression) -> tuple[dict[int, float], float] | None:
         """The coefficients and constant of an affine ``angle`` read from its text, checked at a random point.
@@ -186,7 +191,8 @@ class _AngleTable:
         scale = 1.0 + abs(const) + float(np.abs(coeffs).sum())
         return (row, const) if abs(value - predicted) <= 1e-12 * scale else None
 
-    def add(self, angle: object, gate: str = "global phase") -> int:
+    def _parse(self, angle: object) -> tuple[np.ndarray, dict[int, float], float]:
+        """(row over theta, derived-column coefficients, constant) of one angle."""
         row = np.zeros(len(self.index))
         drow: dict[int, float] = {}
         fast = self._affine(angle) if isinstance(angle, ParameterExpression) else None
@@ -206,35 +212,44 @@ class _AngleTable:
                 const = float(angle.bind({p: 0.0 for p in angle.parameters}))
         else:
             const = float(angle)
-        self.rows.append(row)
-        self.derived_rows.append(drow)
-        self.consts.append(const)
-        return len(self.rows) - 1
+        return row, drow, const
+
+    def _append(self, row: np.ndarray, drow: dict[int, float], const: float) -> int:
+        """The index of this angle function, a new one unless an identical function is already in the table (the
+        QFL's P encodings share their angles, so their matrices are built once)."""
+        key = (row.tobytes(), tuple(sorted(drow.items())), const)
+        index = self._seen.get(key)
+        if index is None:
+            self.rows.append(row)
+            self.derived_rows.append(drow)
+            self.consts.append(const)
+            index = self._seen[key] = len(self.rows) - 1
+        return index
+
+    def add(self, angle: object, gate: str = "global phase") -> int:
+        """The index of ``angle``, a number or a parameter expression."""
+        return self._append(*self._parse(angle))
 
     def merge(self, i: int, j: int) -> int:
-        """A new angle, the sum of angles i and j."""
-        self.rows.append(self.rows[i] + self.rows[j])
+        """The index of the sum of angles i and j."""
         drow = dict(self.derived_rows[i])
         for k, v in self.derived_rows[j].items():
             drow[k] = drow.get(k, 0.0) + v
-        self.derived_rows.append(drow)
-        self.consts.append(self.consts[i] + self.consts[j])
-        return len(self.rows) - 1
+        return self._append(self.rows[i] + self.rows[j], drow, self.consts[i] + self.consts[j])
 
-    def linear(self, cols: Sequence[int], coeff: np.ndarray) -> list[int]:
-        """New angles ``coeff @ [angle c for c in cols]``, one per row of ``coeff``."""
-        rows = coeff @ np.stack([self.rows[c] for c in cols])
-        consts = coeff @ np.array([self.consts[c] for c in cols])
+    def linear(self, angles: Sequence[object], coeff: np.ndarray) -> list[int]:
+        """Indices of the angles ``coeff @ angles``, one per row of ``coeff`` (``angles`` themselves are not
+        added: only their combinations are evaluated)."""
+        parsed = [self._parse(a) for a in angles]
+        rows = coeff @ np.stack([r for r, _, _ in parsed])
+        consts = coeff @ np.array([c for _, _, c in parsed])
         out = []
         for r, row in enumerate(rows):
             drow: dict[int, float] = {}
-            for w, c in zip(coeff[r], cols):
-                for k, v in self.derived_rows[c].items():
+            for w, (_, d, _) in zip(coeff[r], parsed):
+                for k, v in d.items():
                     drow[k] = drow.get(k, 0.0) + float(w) * v
-            self.rows.append(row)
-            self.derived_rows.append(drow)
-            self.consts.append(float(consts[r]))
-            out.append(len(self.rows) - 1)
+            out.append(self._append(row, drow, float(consts[r])))
         return out
 
     def matrix(self) -> np.ndarray:
@@ -302,8 +317,7 @@ class CompiledCircuit:
             ops.extend(_flush(pending, dtype))
             if name == "ucry":  # the branch angles, M @ (the chain's RY angles)
                 k = len(qubits) - 1
-                cols = table.linear([table.add(a, name) for a in op.params],  # type: ignore[attr-defined]
-                                    ucry_branch_matrix(k))
+                cols = table.linear(op.params, ucry_branch_matrix(k))  # type: ignore[attr-defined]
                 ops.append(_Op("ucr", qubits, "ry", None, tuple(cols)))
                 continue
             if name in _PERMUTATION:
@@ -418,8 +432,8 @@ class CompiledCircuit:
     def _run(self, values: torch.Tensor, shared: Sequence[int] = ()) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
         plan = self._sharing(shared)
-        if plan.columns and bsz > 1 and not torch.equal(values[1:, plan.columns],
-                                                        values[:1, plan.columns].expand(bsz - 1, -1)):
+        shared = values.index_select(1, plan.column_index) if plan.columns and bsz > 1 else None
+        if shared is not None and not torch.equal(shared[1:], shared[:1].expand(bsz - 1, -1)):
             raise ValueError("columns declared shared differ between rows")
         angles = self._extend(values) @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
         # shared angles from the first row only: one matrix for the whole batch
@@ -427,14 +441,19 @@ class CompiledCircuit:
         state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
         state[:, 0] = 1.0
         mats = {**plan.blocks[0].build(angles), **plan.blocks[1].build(first)}
+        built: dict[tuple, torch.Tensor] = {}
         for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
             elif op.kind == "ucr":  # one 2x2 rotation per row and branch, (B * 2^k, 2, 2); in layout NB (2^k, 2, 2)
-                source = first if j in plan.shared_params else angles
-                mats[j] = _param_matrix(op.name, [source[:, list(op.angles)]], self.sim_dtype).reshape(-1, 2, 2)
-                if j in plan.shared_params and j not in plan.nb_mats and bsz > 1:  # shared, run per row
-                    mats[j] = mats[j].expand(bsz, *mats[j].shape).reshape(-1, 2, 2)
+                shared, per_row = j in plan.shared_params, j not in plan.nb_mats and bsz > 1
+                key = (op.name, op.angles, shared, per_row)
+                if key not in built:  # the P encodings of a QFL circuit have the same angles: built once
+                    source = first if shared else angles
+                    m = _param_matrix(op.name, [source.index_select(1, plan.columns_of[j])], self.sim_dtype)
+                    m = m.reshape(-1, 2, 2)
+                    built[key] = m.expand(bsz, *m.shape).reshape(-1, 2, 2) if shared and per_row else m
+                mats[j] = built[key]
             elif j in plan.shared_params:  # one matrix for the batch: (d, d), bmm takes it as a stride-0 batch
                 mats[j] = _param_matrix(op.name, [first[:, c] for c in op.angles], self.sim_dtype).squeeze(0)
             elif op.kind == "param":
@@ -537,7 +556,7 @@ def _plan(ops: list[_Op], n: int, is_shared) -> Program:
     for op in ops:
         if op.kind == "layer":
             factors = op.factors or {}
-            planner.layer(factors, _WINDOW,
+            planner.layer(factors, n if n <= _WHOLE_LAYER_QUBITS else _WINDOW,
                           lambda qs, f=factors: _Op("block", qs, "fused", factors={q: f[q] for q in qs}))
         elif op.kind == "perm":
             planner.permutation(op.data.numpy())
@@ -557,6 +576,7 @@ class _Sharing:
     def __init__(self, columns: tuple[int, ...], angle_shared: np.ndarray, ops: list[_Op], n: int,
                  dtype: torch.dtype, layout: str) -> None:
         self.columns = list(columns)
+        self.column_index = torch.as_tensor(self.columns, dtype=torch.long)
         shared = angle_shared if columns else np.zeros_like(angle_shared)
 
         def is_shared(op: _Op) -> bool:
@@ -578,6 +598,8 @@ class _Sharing:
         # built once for the batch (their gradient is the batch total, on the first row)
         self.shared_params = {j for j, op in enumerate(mats) if op.kind in ("param", "ucr") and is_shared(op)}
         self.nb_mats = {step[1] for step in self.program.steps if step[0] == "mat" and step[3]}  # run in layout NB
+        self.columns_of = {j: torch.as_tensor(op.angles, dtype=torch.long) for j, op in enumerate(mats)
+                           if op.kind == "ucr"}
         self.blocks = tuple(_BlockPlan([(i, op) for i, op in enumerate(mats) if op.kind == "block"
                                         and bool(is_shared(op)) == flag], dtype, flag) for flag in (False, True))
 
@@ -599,6 +621,18 @@ class _BlockPlan:
 
     def __init__(self, blocks: list[tuple[int, _Op]], dtype: torch.dtype, shared: bool) -> None:
         self.shared = shared
+        # a block of constant gates only (the QFL's Hadamards) is one fixed matrix, made here once
+        self.fixed: dict[int, torch.Tensor] = {}
+        for i, op in blocks:
+            if all(kind == "const" for q in op.qubits for kind, _ in op.factors[q]):
+                full = None
+                for q in op.qubits:  # least significant first
+                    mat = None
+                    for _, m in op.factors[q]:
+                        mat = m if mat is None else m @ mat
+                    full = mat if full is None else torch.kron(mat, full)
+                self.fixed[i] = full
+        blocks = [(i, op) for i, op in blocks if i not in self.fixed]
         rotations: list[tuple[str, int]] = []  # (gate, angle column) of every rx / ry / rz factor
         position: dict[tuple[str, int], int] = {}
         chains: dict[tuple[str, ...], list[list]] = {}  # factor kinds -> slots (their factor lists)
@@ -643,7 +677,7 @@ class _BlockPlan:
     def build(self, angles: torch.Tensor) -> dict[int, torch.Tensor]:
         """Block op index -> its matrix: (d, d) on the shared side, (B, d, d) per row."""
         if not self.groups:
-            return {}
+            return dict(self.fixed)
         bsz = 1 if self.shared else angles.shape[0]  # a shared side's blocks read shared columns only
         rot = None
         if self.rot_index.numel():
@@ -663,7 +697,7 @@ class _BlockPlan:
                 mat = m if mat is None else m @ mat
             parts.append(mat.expand(-1, bsz, 2, 2) if mat.shape[1] != bsz else mat)  # type: ignore[union-attr]
         slots = torch.cat(parts) if len(parts) > 1 else parts[0]  # (slots, B, 2, 2)
-        out: dict[int, torch.Tensor] = {}
+        out: dict[int, torch.Tensor] = dict(self.fixed)
         for members, positions in self.groups:
             full = None
             for index in positions:

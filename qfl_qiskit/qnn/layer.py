@@ -112,7 +112,8 @@ class QuantumLayer(nn.Module):
         if not torch.isfinite(inputs).all():
             raise ExecutionError("inputs contain NaN or inf")
         w = self.weights.to(inputs.dtype).expand(*inputs.shape[:-1], -1)
-        return torch.cat([inputs, w], dim=-1)[..., self._perm]
+        # index_select, not [..., perm]: advanced indexing's backward is an index_put, about 3x slower here
+        return torch.cat([inputs, w], dim=-1).index_select(-1, self._perm)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Expectation values (..., K) for inputs (..., n_in)."""

@@ -215,7 +215,8 @@ def train_on_device(spec: Any, model_spec: Any, splits: Any, folder: Path, *, re
         for pattern in state["patterns"]:  # MMA: the layers of the patterns seen, in the order they were made
             model.layer_for(tuple(pattern))
     model.use_estimator(estimator, gradient=ex.gradient, transpile=isa)
-    opt = torch.optim.Adam(model.parameters(), lr=spec.optim.lr, weight_decay=spec.optim.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.optim.lr, weight_decay=spec.optim.weight_decay,
+                           fused=True)  # as the simulator training loop (training.loop.fit)
     plan = plan_steps(len(splits.train.labels), batch_size=spec.optim.batch_size, epochs=spec.optim.epochs,
                       seed=spec.seed, limit=ex.steps)
     history: list[dict[str, Any]] = []
