@@ -140,6 +140,21 @@ def pennylane_peer(n: int, reps: int, x: np.ndarray, w: np.ndarray) -> Callable[
     return step
 
 
+def in_fresh_process(function: str, *args: Any) -> Any:
+    """``function(*args)`` of this module run in a new Python process; its printed lines are passed on, its
+    result comes back as JSON."""
+    code = ("import json, sys, warnings; sys.path.insert(0, %r); warnings.filterwarnings('ignore')\n"
+            "from benchmarks import bench_gradients as b\n"
+            "print('RESULT ' + json.dumps(b.%s(*json.loads(sys.argv[1]))))\n") % (str(ROOT), function)
+    res = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{function} failed in its process:\n{res.stderr[-2000:]}")
+    lines = res.stdout.splitlines()
+    for line in lines[:-1]:
+        print(line, flush=True)
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
 def scaling_point(n: int, batch: int, repeats: int) -> dict[str, float]:
     """Time per batch gradient and peak RSS of a fresh process for an n-qubit reference model (reps = 3).
 
@@ -387,8 +402,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scaling.append({"qubits": size, **point})
         print(f"  exact path, {size} qubits: {point['seconds']:.4f} s, +{point['extra_mib']:.0f} MiB", flush=True)
 
-    qfl_rows = qfl_table(repeats, args.quick)
-    qfl_step = qfl_training_step(repeats)
+    # the QFL table and the training step each in a fresh process: after Aer's and qiskit-machine-learning's
+    # multi-threaded runs above, small torch ops in the same process measured up to 2x slower (two OpenMP
+    # runtimes on two cores), which would charge our stack for the peers' threads
+    qfl_rows = in_fresh_process("qfl_table", repeats, args.quick)
+    qfl_step = in_fresh_process("qfl_training_step", 1 if args.quick else 100)
     _print(rows, scaling, qfl_rows, qfl_step)
     record = make_record(
         "benchmark_gradients",

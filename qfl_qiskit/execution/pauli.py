@@ -45,8 +45,10 @@ def _pauli_plan(labels: tuple[tuple[tuple[str, complex], ...], ...], n: int):
 _WEIGHTS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _weights(observables: Sequence[SparsePauliOp], n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Source index and weights of :func:`_pauli_plan` as tensors of ``dtype``, made once per observable set.
+def _weights(observables: Sequence[SparsePauliOp], n: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Source index and weights of :func:`_pauli_plan` as tensors, made once per observable set: for complex
+    states the forward weights as real (2 G 2^n, K) rows (re, -im), so Re(prod @ w) is one real matmul on
+    ``view_as_real(prod)``, and the backward's conj(w)^T as real (K, 2 G 2^n); for real states the real part.
 
     The cache key is the observables' content (their symplectic arrays and coefficients as bytes: 50 us for 8
     Pauli strings, against 380 us for the labels ``to_list`` spells out), so an operator changed in place is
@@ -58,7 +60,14 @@ def _weights(observables: Sequence[SparsePauliOp], n: int, dtype: torch.dtype) -
     if cached is None:
         labels = tuple(tuple((lbl, complex(c)) for lbl, c in op.to_list()) for op in observables)
         source, weights, real = _pauli_plan(labels, n)
-        cached = (source, torch.as_tensor(weights if dtype.is_complex else real, dtype=dtype))
+        if dtype.is_complex:
+            rdt = torch.float64 if dtype == torch.complex128 else torch.float32
+            forward = np.stack([weights.real, -weights.imag], axis=1).reshape(-1, weights.shape[1])
+            backward = np.stack([weights.real, -weights.imag], axis=-1).transpose(1, 0, 2).reshape(weights.shape[1], -1)
+            cached = (source, torch.as_tensor(forward, dtype=rdt), torch.as_tensor(backward, dtype=rdt))
+        else:
+            w = torch.as_tensor(real, dtype=dtype)
+            cached = (source, w, w.t().contiguous())
         if len(_WEIGHTS) > 64:
             _WEIGHTS.clear()
         _WEIGHTS[(fingerprint, n, dtype)] = cached
@@ -71,26 +80,32 @@ class _Expectations(torch.autograd.Function):
     Why: autograd through the per-group gathers, products and matmuls recorded about 40 nodes for 8 random Pauli
     strings, and its gather backward is a scatter-add; with Hermitian weights the gradient is
     2 sum_g (g_out @ conj(w_g)^T) * psi[i ^ x_g], one matmul and one product with the gathered state kept from
-    the forward pass (torch's convention for a real loss of a complex input: 2 dL/d(conj psi)).
+    the forward pass (torch's convention for a real loss of a complex input: 2 dL/d(conj psi)). Both matmuls are
+    real (only the real part is wanted): at 9 qubits the complex one took 3.8 of a 15 ms step.
     """
 
     @staticmethod
-    def forward(ctx, state: torch.Tensor, source: torch.Tensor, weights: torch.Tensor):  # type: ignore[override]
+    def forward(ctx, state: torch.Tensor, source: torch.Tensor, forward: torch.Tensor,  # type: ignore[override]
+                backward: torch.Tensor):
         bsz, size = state.shape
         groups = source.numel() // size
-        other = state.index_select(1, source)  # (B, G * 2^n)
-        prod = other.conj() * state.repeat(1, groups) if state.is_complex() else other * state.repeat(1, groups)
-        out = prod @ weights
-        ctx.save_for_backward(other, weights)
-        ctx.shape = (bsz, groups, size)
-        return out.real if out.is_complex() else out
+        # gather with an expanded index: 126 us against index_select's 500 (32 x 512 complex, 8 groups)
+        other = torch.gather(state, 1, source.expand(bsz, -1)).view(bsz, groups, size)  # (B, G, 2^n)
+        prod = (other.conj() if state.is_complex() else other) * state.unsqueeze(1)
+        if state.is_complex():
+            prod = torch.view_as_real(prod)  # (B, G, 2^n, 2): re, im; forward rows are (re w, -im w)
+        out = prod.reshape(bsz, -1) @ forward
+        ctx.save_for_backward(other, backward)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        other, weights = ctx.saved_tensors
-        bsz, groups, size = ctx.shape
-        w = grad.to(weights.dtype) @ weights.mH  # (B, G * 2^n)
-        return 2 * (w * other).view(bsz, groups, size).sum(1), None, None
+        other, backward = ctx.saved_tensors
+        bsz, groups, size = other.shape
+        w = grad.to(backward.dtype) @ backward  # (B, G 2^n [x 2]): g_out @ conj(w)^T
+        if other.is_complex():
+            w = torch.view_as_complex(w.view(bsz, groups, size, 2))
+        return 2 * (w.view(bsz, groups, size) * other).sum(1), None, None, None
 
 
 def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp], num_qubits: int) -> torch.Tensor:
@@ -110,5 +125,4 @@ def pauli_expectations(state: torch.Tensor, observables: Sequence[SparsePauliOp]
     for op in observables:
         if op.num_qubits != num_qubits:
             raise ValueError(f"observable on {op.num_qubits} qubits for a {num_qubits}-qubit circuit")
-    source, weights = _weights(observables, num_qubits, state.dtype)
-    return _Expectations.apply(state, source, weights)
+    return _Expectations.apply(state, *_weights(observables, num_qubits, state.dtype))

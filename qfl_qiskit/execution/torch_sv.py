@@ -640,13 +640,16 @@ class _BlockPlan:
         for i, op in blocks:
             for pos, q in enumerate(op.qubits):
                 factors = op.factors[q]
-                for kind, payload in factors:
-                    if kind in _GENERATORS and (kind, payload[0]) not in position:
-                        position[(kind, payload[0])] = len(rotations)
-                        rotations.append((kind, payload[0]))
                 sig = tuple(kind for kind, _ in factors)
                 slot_of[(i, pos)] = (sig, len(chains.setdefault(sig, [])))
                 chains[sig].append(factors)
+        # rotation rows chain by chain, factor by factor: each factor's rows are then one slice of the table
+        for sig, slots in chains.items():
+            for j, kind in enumerate(sig):
+                for slot in slots:
+                    if kind in _GENERATORS and (kind, slot[j][1][0]) not in position:
+                        position[(kind, slot[j][1][0])] = len(rotations)
+                        rotations.append((kind, slot[j][1][0]))
         self.rot_index = torch.as_tensor([c for _, c in rotations], dtype=torch.long)
         self.eye = torch.eye(2, dtype=dtype)
         gens = np.array([_GENERATORS[kind] for kind, _ in rotations]).reshape(-1, 1, 2, 2)
@@ -662,7 +665,10 @@ class _BlockPlan:
                 if kind == "const":
                     factors.append(torch.stack(payloads).unsqueeze(1))
                 elif kind in _GENERATORS:
-                    factors.append(torch.as_tensor([position[(kind, p[0])] for p in payloads], dtype=torch.long))
+                    rows = [position[(kind, p[0])] for p in payloads]
+                    contiguous = rows == list(range(rows[0], rows[0] + len(rows)))
+                    factors.append(slice(rows[0], rows[0] + len(rows)) if contiguous
+                                   else torch.as_tensor(rows, dtype=torch.long))
                 else:  # p, u: built by name
                     factors.append((kind, [list(p) for p in payloads]))
             self.chains.append(factors)
@@ -681,13 +687,15 @@ class _BlockPlan:
         bsz = 1 if self.shared else angles.shape[0]  # a shared side's blocks read shared columns only
         rot = None
         if self.rot_index.numel():
-            half = angles.index_select(1, self.rot_index).t() * 0.5  # (G, B)
-            rot = torch.cos(half)[..., None, None] * self.eye + torch.sin(half)[..., None, None] * self.gens
+            half = (angles.index_select(1, self.rot_index) * 0.5).t().reshape(-1, bsz, 1, 1)  # (G, B, 1, 1)
+            rot = torch.cos(half) * self.eye + torch.sin(half) * self.gens
         parts = []
         for factors in self.chains:
             mat = None
             for f in factors:
-                if isinstance(f, torch.Tensor) and f.dtype == torch.long:
+                if isinstance(f, slice):  # rows in order: a view (its backward is a cheap slice, not an index_add)
+                    m = rot[f]  # type: ignore[index]  (S, B, 2, 2)
+                elif isinstance(f, torch.Tensor) and f.dtype == torch.long:
                     m = rot.index_select(0, f)  # type: ignore[union-attr]  (S, B, 2, 2)
                 elif isinstance(f, torch.Tensor):
                     m = f  # (S, 1, 2, 2)
