@@ -434,3 +434,22 @@ def test_small_states_run_single_threaded_and_restore_the_setting():
         assert torch.get_num_threads() == 2  # restored after an error too
     finally:
         torch.set_num_threads(before)
+
+
+def test_angles_with_unusual_parameter_names_are_read_exactly():
+    """Affine angles are read from their text (fast path) and checked at a random point; names that make the text
+    ambiguous ("a + b", "2", "x*y", "-c") must still give the exact angle, by the symbolic fall-back."""
+    names = ["a + b", "2", "x*y", "-c", "θ[1]"]
+    ps = [Parameter(n) for n in names]
+    qc = QuantumCircuit(2)
+    qc.h([0, 1])
+    qc.ry(ps[0] + 2 * ps[1] - 0.5, 0)
+    qc.rx(3 * ps[2] - ps[3], 1)
+    qc.rz(ps[1] * ps[4] + 0.25, 0)  # not affine: a derived column
+    qc.cx(0, 1)
+    qc.ry(-ps[4] + 1e-7 * ps[0] + 1e20 * ps[1] * 1e-20, 1)
+    values = np.random.default_rng(5).uniform(-2, 2, (3, len(ps)))
+    ours = compile_circuit(qc).statevector(torch.tensor(values)).numpy()
+    for row, v in zip(ours, values):
+        ref = Statevector(qc.assign_parameters(dict(zip(qc.parameters, v)))).data
+        assert np.abs(row - ref).max() < 1e-10
