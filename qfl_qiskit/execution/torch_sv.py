@@ -450,7 +450,9 @@ class CompiledCircuit:
                 key = (op.name, op.angles, shared, per_row)
                 if key not in built:  # the P encodings of a QFL circuit have the same angles: built once
                     source = first if shared else angles
-                    m = _param_matrix(op.name, [source.index_select(1, plan.columns_of[j])], self.sim_dtype)
+                    # real RY matrices even for a complex state: the step then is a real bmm on (re, im)
+                    dtype = self.real_dtype if op.name == "ry" else self.sim_dtype
+                    m = _param_matrix(op.name, [source.index_select(1, plan.columns_of[j])], dtype)
                     m = m.reshape(-1, 2, 2)
                     built[key] = m.expand(bsz, *m.shape).reshape(-1, 2, 2) if shared and per_row else m
                 mats[j] = built[key]
