@@ -341,17 +341,12 @@ class CompiledCircuit:
                 cols = tuple(table.add(a, name) for a in op.params)  # type: ignore[attr-defined]
                 ops.append(_Op("param", qubits, name, None, cols))
         ops.extend(_flush(pending, dtype))
-        # angle columns of single-qubit rotations, per gate name: their matrices are built in one vectorised op
-        self._one_q_cols: dict[str, list[int]] = {}
-        for o in ops:
-            for factors in (o.factors or {}).values() if o.kind == "layer" else ():
-                for kind, payload in factors:
-                    if kind != "const":
-                        self._one_q_cols.setdefault(kind, []).extend(
-                            c for c in payload if c not in self._one_q_cols.get(kind, []))
+        # the parameterized single-qubit gate kinds of the fused layers
+        one_q_kinds = {kind for o in ops if o.kind == "layer" for factors in (o.factors or {}).values()
+                       for kind, _ in factors if kind != "const"}
         # A circuit of real gates (ry, cx, h, x, z, cz, ...) keeps real amplitudes: simulate it in real arithmetic,
         # about 3x less work than complex; expectation values are the same numbers (tested)
-        self.real_path = set(self._one_q_cols) <= {"ry"} and all(_is_real(o) for o in ops)
+        self.real_path = one_q_kinds <= {"ry"} and all(_is_real(o) for o in ops)
         self.sim_dtype = self.real_dtype if self.real_path else dtype
         if self.real_path:
             for o in ops:
@@ -432,8 +427,8 @@ class CompiledCircuit:
     def _run(self, values: torch.Tensor, shared: Sequence[int] = ()) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
         plan = self._sharing(shared)
-        shared = values.index_select(1, plan.column_index) if plan.columns and bsz > 1 else None
-        if shared is not None and not torch.equal(shared[1:], shared[:1].expand(bsz - 1, -1)):
+        held = values.index_select(1, plan.column_index) if plan.columns and bsz > 1 else None  # shared columns
+        if held is not None and not torch.equal(held[1:], held[:1].expand(bsz - 1, -1)):
             raise ValueError("columns declared shared differ between rows")
         angles = self._extend(values) @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
         # shared angles from the first row only: one matrix for the whole batch
@@ -446,15 +441,15 @@ class CompiledCircuit:
             if op.kind == "const":
                 mats[j] = op.data
             elif op.kind == "ucr":  # one 2x2 rotation per row and branch, (B * 2^k, 2, 2); in layout NB (2^k, 2, 2)
-                shared, per_row = j in plan.shared_params, j not in plan.nb_mats and bsz > 1
-                key = (op.name, op.angles, shared, per_row)
+                once, per_row = j in plan.shared_params, j not in plan.nb_mats and bsz > 1
+                key = (op.name, op.angles, once, per_row)
                 if key not in built:  # the P encodings of a QFL circuit have the same angles: built once
-                    source = first if shared else angles
+                    source = first if once else angles
                     # real RY matrices even for a complex state: the step then is a real bmm on (re, im)
                     dtype = self.real_dtype if op.name == "ry" else self.sim_dtype
                     m = _param_matrix(op.name, [source.index_select(1, plan.columns_of[j])], dtype)
                     m = m.reshape(-1, 2, 2)
-                    built[key] = m.expand(bsz, *m.shape).reshape(-1, 2, 2) if shared and per_row else m
+                    built[key] = m.expand(bsz, *m.shape).reshape(-1, 2, 2) if once and per_row else m
                 mats[j] = built[key]
             elif j in plan.shared_params:  # one matrix for the batch: (d, d), bmm takes it as a stride-0 batch
                 mats[j] = _param_matrix(op.name, [first[:, c] for c in op.angles], self.sim_dtype).squeeze(0)
