@@ -61,10 +61,10 @@ def _weights(observables: Sequence[SparsePauliOp], n: int, dtype: torch.dtype) -
         labels = tuple(tuple((lbl, complex(c)) for lbl, c in op.to_list()) for op in observables)
         source, weights, real = _pauli_plan(labels, n)
         if dtype.is_complex:
-            rdt = torch.float64 if dtype == torch.complex128 else torch.float32
             forward = np.stack([weights.real, -weights.imag], axis=1).reshape(-1, weights.shape[1])
             backward = np.stack([weights.real, -weights.imag], axis=-1).transpose(1, 0, 2).reshape(weights.shape[1], -1)
-            cached = (source, torch.as_tensor(forward, dtype=rdt), torch.as_tensor(backward, dtype=rdt))
+            cached = (source, torch.as_tensor(forward, dtype=dtype.to_real()),
+                      torch.as_tensor(backward, dtype=dtype.to_real()))
         else:
             w = torch.as_tensor(real, dtype=dtype)
             cached = (source, w, w.t().contiguous())

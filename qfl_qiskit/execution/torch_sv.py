@@ -293,7 +293,7 @@ class CompiledCircuit:
         self.parameters = list(circuit.parameters)
         self.num_parameters = len(self.parameters)
         self.dtype = dtype
-        self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
+        self.real_dtype = dtype.to_real()
         n = self.num_qubits
         table = _AngleTable(self.parameters)
         ops: list[_Op] = []
