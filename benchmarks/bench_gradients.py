@@ -156,24 +156,28 @@ def in_fresh_process(function: str, *args: Any) -> Any:
 
 
 def scaling_point(n: int, batch: int, repeats: int) -> dict[str, float]:
-    """Time per batch gradient and peak RSS of a fresh process for an n-qubit reference model (reps = 3).
+    """Time per batch gradient and peak RSS of a fresh process (:func:`in_fresh_process`) for an n-qubit
+    reference model (reps = 3)."""
+    return in_fresh_process("scaling_measure", n, batch, repeats)
 
-    Peak RSS is the kernel's VmHWM of the child (ru_maxrss would carry the parent's peak across exec on Linux).
-    """
-    code = (
-        "import json, sys, numpy as np; sys.path.insert(0, %r)\n"
-        "from benchmarks.bench_gradients import reference, ours, timed\n"
-        "from qfl_qiskit.execution.exact import ExactEstimator\n"
-        "q = reference(%d, 3); rng = np.random.default_rng(0)\n"
-        "x = rng.uniform(-1, 1, (%d, q.num_inputs)); w = rng.uniform(-1, 1, q.num_weights)\n"
-        "hwm = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
-        "base = hwm()\n"
-        "t = timed(ours(q, x, w, estimator=ExactEstimator(), gradient='autograd'), %d)\n"
-        "peak = hwm()\n"
-        "print(json.dumps({'seconds': t, 'peak_mib': peak / 1024, 'extra_mib': (peak - base) / 1024}))\n"
-    ) % (str(ROOT), n, batch, repeats)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+
+def scaling_measure(n: int, batch: int, repeats: int) -> dict[str, float]:
+    """The measurement of :func:`scaling_point`, in its own process: peak RSS is the kernel's VmHWM of this
+    process (ru_maxrss would carry the parent's peak across exec on Linux), "extra" its growth after the imports."""
+    from qfl_qiskit.execution.exact import ExactEstimator
+
+    def hwm() -> int:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmHWM")).split()[1])
+
+    q = reference(n, 3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (batch, q.num_inputs))
+    w = rng.uniform(-1, 1, q.num_weights)
+    base = hwm()
+    t = timed(ours(q, x, w, estimator=ExactEstimator(), gradient="autograd"), repeats)
+    peak = hwm()
+    return {"seconds": t, "peak_mib": peak / 1024, "extra_mib": (peak - base) / 1024}
 
 
 #: Feature sizes of the six views of UCI Multiple Features, the quickstart's data set.
