@@ -244,7 +244,7 @@ def pennylane_gate_peer(qnn, x: np.ndarray, w: np.ndarray) -> Callable[[], np.nd
     import pennylane as qml
 
     gates, _ = plain_gates(qnn)
-    n, nx = qnn.circuit.num_qubits, len(qnn.inputs)
+    n = qnn.circuit.num_qubits
     rotating = [g for g, (name, *_rest) in enumerate(gates) if name in ("rx", "ry", "rz")]
     A = torch.tensor(np.stack([gates[g][2] for g in rotating]))
     b = torch.tensor([gates[g][3] for g in rotating], dtype=torch.float64)
