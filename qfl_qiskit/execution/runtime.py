@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from qiskit import QuantumCircuit
 
 from qfl_qiskit.errors import ExecutionError

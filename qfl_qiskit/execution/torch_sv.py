@@ -440,16 +440,20 @@ class CompiledCircuit:
         for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
-            elif op.kind == "ucr":  # one 2x2 rotation per row and branch, (B * 2^k, 2, 2); in layout NB (2^k, 2, 2)
-                once, per_row = j in plan.shared_params, j not in plan.nb_mats and bsz > 1
-                key = (op.name, op.angles, once, per_row)
+            elif op.kind == "ucr":  # planar (B or 1, 2, 2, L) in layout BN (see sv_program); (2^k, 2, 2) in NB
+                once, nb = j in plan.shared_params, j in plan.nb_mats
+                key = (op.name, op.angles, once, nb)
                 if key not in built:  # the P encodings of a QFL circuit have the same angles: built once
                     source = first if once else angles
-                    # real RY matrices even for a complex state: the step then is a real bmm on (re, im)
+                    # real RY matrices even for a complex state: the step then is real arithmetic on (re, im)
                     dtype = self.real_dtype if op.name == "ry" else self.sim_dtype
-                    m = _param_matrix(op.name, [source.index_select(1, plan.columns_of[j])], dtype)
-                    m = m.reshape(-1, 2, 2)
-                    built[key] = m.expand(bsz, *m.shape).reshape(-1, 2, 2) if once and per_row else m
+                    columns = plan.columns_of[j]
+                    if not nb:  # each branch angle repeated over the L / 2^k elements it acts on
+                        repeat = (1 << (n - len(op.qubits))) * (2 if dtype != self.sim_dtype else 1)
+                        columns = columns.repeat_interleave(repeat)
+                    t = source.index_select(1, columns)
+                    built[key] = _planar_matrix(op.name, t, dtype) if not nb else \
+                        _param_matrix(op.name, [t], dtype).reshape(-1, 2, 2)
                 mats[j] = built[key]
             elif j in plan.shared_params:  # one matrix for the batch: (d, d), bmm takes it as a stride-0 batch
                 mats[j] = _param_matrix(op.name, [first[:, c] for c in op.angles], self.sim_dtype).squeeze(0)
@@ -520,6 +524,14 @@ def pauli_expectations(
         return torch.zeros(*batch, 0, dtype=state.real.dtype)
     out = _pauli_expectations(state.reshape(-1, 1 << num_qubits), observables, num_qubits)
     return out.reshape(*batch, len(observables))
+
+
+def _planar_matrix(name: str, angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Matrices of one rotation per angle, planar: (B, 2, 2, L) for angles (B, L)."""
+    if name == "ry":  # [[c, -s], [s, c]] stacked in place: no transpose copy
+        c, s = torch.cos(angles * 0.5), torch.sin(angles * 0.5)
+        return torch.stack([c, -s, s, c], dim=1).unflatten(1, (2, 2)).to(dtype)
+    return _param_matrix(name, [angles], dtype).permute(0, 2, 3, 1).contiguous()
 
 
 def _is_real(op: _Op) -> bool:
