@@ -357,6 +357,14 @@ class CompiledCircuit:
         self._derived = [_torch_function(e, table.index) for e in table.derived]
         self._A = torch.as_tensor(table.matrix(), dtype=self.real_dtype)
         self._b = torch.as_tensor(np.array(table.consts, dtype=float), dtype=self.real_dtype)
+        # the usual table: every angle reads at most one column (angle = c * value + b). Then the angles are one
+        # column gather and one multiply-add: the dense (B, p) @ (p, angles) product it replaces measured about 1 ms
+        # forward and backward at the 207-modality QFL (261 x 266), for 261 nonzero entries
+        nonzero = self._A.numpy() != 0
+        self._select = None
+        if self._A.shape[0] and self._A.shape[1] and nonzero.sum(axis=1).max() <= 1:
+            cols = nonzero.argmax(axis=1)
+            self._select = (torch.as_tensor(cols), self._A[torch.arange(len(cols)), torch.as_tensor(cols)])
 
     # -- evaluation -----------------------------------------------------------------------------------------
     def _check(self, values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -424,13 +432,23 @@ class CompiledCircuit:
             cols.append(torch.as_tensor(out, dtype=values.dtype).expand(values.shape[0]))
         return torch.cat([values, torch.stack(cols, dim=-1)], dim=-1)
 
+    def _angles(self, values: torch.Tensor) -> torch.Tensor:
+        """Every gate angle of the table, (B, angles), for parameter values (B, p)."""
+        if not self._A.shape[0]:
+            return values.new_zeros(values.shape[0], 0)
+        full = self._extend(values)
+        if self._select is not None:
+            cols, coeff = self._select
+            return torch.addcmul(self._b, full.index_select(1, cols), coeff)
+        return full @ self._A.T + self._b
+
     def _run(self, values: torch.Tensor, shared: Sequence[int] = ()) -> torch.Tensor:
         n, bsz = self.num_qubits, values.shape[0]
         plan = self._sharing(shared)
         held = values.index_select(1, plan.column_index) if plan.columns and bsz > 1 else None  # shared columns
         if held is not None and not torch.equal(held[1:], held[:1].expand(bsz - 1, -1)):
             raise ValueError("columns declared shared differ between rows")
-        angles = self._extend(values) @ self._A.T + self._b if self._A.shape[0] else values.new_zeros(bsz, 0)
+        angles = self._angles(values)
         # shared angles from the first row only: one matrix for the whole batch
         first = angles[:1] if plan.columns else angles
         state = torch.zeros(bsz, 1 << n, dtype=self.sim_dtype)
@@ -464,8 +482,7 @@ class CompiledCircuit:
     def _with_phase(self, state: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Complex state including the global phase (which expectation values never need)."""
         state = state.to(self.dtype)
-        angles = (self._extend(values) @ self._A.T + self._b if self._A.shape[0]
-                  else values.new_zeros(values.shape[0], 0))
+        angles = self._angles(values)
         phase = sum(angles[:, c] for c in self._phase_col)
         if isinstance(phase, torch.Tensor):
             state = state * torch.exp(1j * phase.to(self.dtype)).unsqueeze(-1)
