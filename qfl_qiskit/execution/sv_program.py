@@ -81,10 +81,11 @@ class Program:
     - ``("mat", j, k, nb, hi)``: matrix j of the run on k index bits: the top k bits in BN; in NB the k bits below
       the top log2(hi) bits. A uniformly controlled gate in layout NB is the same step with k = 1 and hi = 2^c: its
       target bit below its c control bits on top, one matrix per control state.
-    - ``("ucr", j)``: a uniformly controlled gate in layout BN: its target bit on top, its controls below it; the
-      state viewed as (B, 2, L) (the (re, im) view when the matrices are real and the state complex) and matrix j
-      planar, (B or 1, 2, 2, L): entry [b, r, c, l] acts on element l of half c, repeated over the bits below the
-      controls (and re / im), so the step is two elementwise passes (see :meth:`Planner.uniform`).
+    - ``("ucr", j, nb)``: a uniformly controlled gate with a matrix per row: its target bit on top, its controls
+      below it; the state viewed as (B, 2, L) in BN, (2, L) in NB (the (re, im) view when the matrices are real and
+      the state complex), and matrix j planar, (B or 1, 2, 2, L) in BN, (2, 2, L) in NB: entry [.., r, c, l] acts on
+      element l of half c, repeated over what l spans besides the control state (the bits below the controls, the
+      batch in NB, re / im), so the step is two elementwise passes (see :meth:`Planner.uniform`).
 
     ``mats[j]`` is the compiled op that yields matrix j, its qubits listed least significant local bit first.
     """
@@ -183,23 +184,24 @@ class Planner:
         """A uniformly controlled single-qubit gate on ``op.qubits`` = (controls..., target): one 2x2 matrix per
         basis state i of the controls (control j = bit j of i), 2^k matrices per row (or shared).
 
-        In layout BN the target goes on top and the controls below it, most significant last control first: the
-        state viewed as (B, 2, L) is then new[:, r] = m[:, r, 0] * old[:, 0] + m[:, r, 1] * old[:, 1] with planar
-        matrices (B, 2, 2, L), two elementwise passes over contiguous rows, forward and backward alike. In layout NB
-        (a batch-wide gate) the controls go on top and the target below them: (2^k, 2, rest * B) is one batched
-        matmul with the (2^k, 2, 2) matrices. Why not 2^k RY and CX gates: at the QFL encoding's 2^k = 256 that is
-        512 passes over the state instead of one. Why not the batched matmul in BN too: B * 2^k products of 2 x 2
-        matrices measured about 10x slower than the two passes (32 x 256 per row at 9 qubits).
+        A gate per row runs in the current layout, its target on top and its controls below it, most significant
+        last control first: the state viewed as (.., 2, L) is then new[r] = m[r, 0] * old[0] + m[r, 1] * old[1]
+        with planar matrices (.., 2, 2, L), two elementwise passes over contiguous rows, forward and backward alike,
+        and in either layout (so a QFL circuit, whose other gates are shared by the batch, never transposes its
+        state). A batch-wide gate runs in layout NB, the controls on top and the target below them:
+        (2^k, 2, rest * B) is one batched matmul with the (2^k, 2, 2) matrices. Why not 2^k RY and CX gates: at the
+        QFL encoding's 2^k = 256 that is 512 passes over the state instead of one. Why not batched matmuls per row:
+        B * 2^k products of 2 x 2 matrices measured about 10x slower than the two passes (32 x 256 at 9 qubits).
         """
         *controls, target = op.qubits
-        self._layout(self._shared(op))
         j = len(self.program.mats)
-        if self.nb:
+        if self._shared(op):
+            self._layout(True)
             self._place([*reversed(controls), target], anywhere=False)
             self.program.steps.append(("mat", j, 1, True, 1 << len(controls)))
         else:
             self._place([target, *reversed(controls)], anywhere=False)
-            self.program.steps.append(("ucr", j))
+            self.program.steps.append(("ucr", j, self.nb))
         self.program.mats.append(op)
 
     def layer(self, factors: dict[int, list], window: int, make_block: Callable[[tuple[int, ...]], Any]) -> None:
@@ -307,11 +309,12 @@ def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backwa
         m, src, dst = mats[step[1]], state, out
         if state.is_complex() and not m.is_complex():  # real matrices act on (re, im) alike
             src, dst = torch.view_as_real(state), torch.view_as_real(out)
-        s, o = src.view(src.shape[0], 2, -1), dst.view(dst.shape[0], 2, -1)
+        lead = () if step[2] else (src.shape[0],)
+        s, o = src.view(*lead, 2, -1), dst.view(*lead, 2, -1)
         if backward:  # the adjoint: m^H, entry [r, c] = conj(m[c, r])
-            m = m.transpose(1, 2).conj() if m.is_complex() else m.transpose(1, 2)
-        torch.mul(m[:, :, 0], s[:, :1], out=o)
-        o.addcmul_(m[:, :, 1], s[:, 1:])
+            m = m.transpose(-3, -2).conj() if m.is_complex() else m.transpose(-3, -2)
+        torch.mul(m.select(-2, 0), s.narrow(-2, 0, 1), out=o)
+        o.addcmul_(m.select(-2, 1), s.narrow(-2, 1, 1))
         return out
     m, d = mats[step[1]], 1 << step[2]
     if backward:
@@ -328,12 +331,13 @@ def _step(step: tuple, state: torch.Tensor, mats: Any, out: torch.Tensor, backwa
 
 def _matrix_grad(step: tuple, grad: torch.Tensor, state: torch.Tensor, mat: torch.Tensor) -> torch.Tensor:
     """Gradient of a "mat" or "ucr" step's matrix: G s^H summed over what the matrix is shared by."""
-    if step[0] == "ucr":  # planar: g[b, r, c, l] = grad[b, r, l] conj(state[b, c, l])
+    if step[0] == "ucr":  # planar: g[.., r, c, l] = grad[.., r, l] conj(state[.., c, l])
         if grad.is_complex() and not mat.is_complex():
             grad, state = torch.view_as_real(grad), torch.view_as_real(state)
-        g2, s2 = grad.reshape(grad.shape[0], 2, 1, -1), state.reshape(state.shape[0], 1, 2, -1)
+        lead = () if step[2] else (grad.shape[0],)
+        g2, s2 = grad.reshape(*lead, 2, 1, -1), state.reshape(*lead, 1, 2, -1)
         g = g2 * (s2.conj() if s2.is_complex() else s2)
-        return g.sum(0, keepdim=True) if mat.shape[0] == 1 and g.shape[0] > 1 else g
+        return g.sum(0, keepdim=True) if lead and mat.shape[0] == 1 and g.shape[0] > 1 else g
     d = 1 << step[2]
     if mat.ndim == 2 and not step[3] and grad.shape[-1] == d:  # the one-mm case of _step: sum_b g_b s_b^H
         g = torch.mm(grad.t(), state.conj())

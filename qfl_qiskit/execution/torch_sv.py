@@ -458,20 +458,25 @@ class CompiledCircuit:
         for j, op in enumerate(plan.program.mats):
             if op.kind == "const":
                 mats[j] = op.data
-            elif op.kind == "ucr":  # planar (B or 1, 2, 2, L) in layout BN (see sv_program); (2^k, 2, 2) in NB
-                once, nb = j in plan.shared_params, j in plan.nb_mats
-                key = (op.name, op.angles, once, nb)
+            elif op.kind == "ucr":  # planar per row (see sv_program's "ucr" step); batch-wide (2^k, 2, 2) in NB
+                once, form = j in plan.shared_params, plan.ucr_form[j]
+                key = (op.name, op.angles, once, form)
                 if key not in built:  # the P encodings of a QFL circuit have the same angles: built once
                     source = first if once else angles
                     # real RY matrices even for a complex state: the step then is real arithmetic on (re, im)
                     dtype = self.real_dtype if op.name == "ry" else self.sim_dtype
                     columns = plan.columns_of[j]
-                    if not nb:  # each branch angle repeated over the L / 2^k elements it acts on
-                        repeat = (1 << (n - len(op.qubits))) * (2 if dtype != self.sim_dtype else 1)
-                        columns = columns.repeat_interleave(repeat)
-                    t = source.index_select(1, columns)
-                    built[key] = _planar_matrix(op.name, t, dtype) if not nb else \
-                        _param_matrix(op.name, [t], dtype).reshape(-1, 2, 2)
+                    if form == "shared":
+                        m = _param_matrix(op.name, [source.index_select(1, columns)], dtype).reshape(-1, 2, 2)
+                    else:  # each branch angle repeated over the elements l of the planar layout it acts on
+                        rest, re_im = 1 << (n - len(op.qubits)), 2 if dtype != self.sim_dtype else 1
+                        if form == "bn":  # l = (control state * rest + r) * re_im + e
+                            t = source.index_select(1, columns.repeat_interleave(rest * re_im))
+                            m = _planar_matrix(op.name, t, dtype)
+                        else:  # "nb": l = ((control state * rest + r) * B + b) * re_im + e; one flat gather
+                            flat = plan.nb_index(j, source.shape[0], source.shape[1], rest, re_im)
+                            m = _planar_matrix(op.name, source.reshape(1, -1).index_select(1, flat), dtype).squeeze(0)
+                    built[key] = m
                 mats[j] = built[key]
             elif j in plan.shared_params:  # one matrix for the batch: (d, d), bmm takes it as a stride-0 batch
                 mats[j] = _param_matrix(op.name, [first[:, c] for c in op.angles], self.sim_dtype).squeeze(0)
@@ -626,8 +631,23 @@ class _Sharing:
         self.nb_mats = {step[1] for step in self.program.steps if step[0] == "mat" and step[3]}  # run in layout NB
         self.columns_of = {j: torch.as_tensor(op.angles, dtype=torch.long) for j, op in enumerate(mats)
                            if op.kind == "ucr"}
+        # how each uniformly controlled gate's matrices are laid out: "shared" (2^k, 2, 2) in a batched matmul,
+        # else planar for a "ucr" step in layout "bn" or "nb"
+        self.ucr_form = {step[1]: "shared" if step[0] == "mat" else ("nb" if step[2] else "bn")
+                         for step in self.program.steps if step[0] in ("mat", "ucr") and mats[step[1]].kind == "ucr"}
+        self._nb_index: dict[tuple[int, int, int], torch.Tensor] = {}
         self.blocks = tuple(_BlockPlan([(i, op) for i, op in enumerate(mats) if op.kind == "block"
                                         and bool(is_shared(op)) == flag], dtype, flag) for flag in (False, True))
+
+
+    def nb_index(self, j: int, bsz: int, width: int, rest: int, re_im: int) -> torch.Tensor:
+        """Flat positions in the (B, width) angle table of the angle at each element of gate j's planar NB
+        matrices: element ((c * rest + r) * B + b) * re_im + e reads row b, column ``columns_of[j][c]``."""
+        key = (j, bsz, width)
+        if key not in self._nb_index:
+            index = self.columns_of[j].view(-1, 1, 1, 1) + (torch.arange(bsz) * width).view(1, 1, -1, 1)
+            self._nb_index[key] = index.expand(-1, rest, -1, re_im).reshape(-1)
+        return self._nb_index[key]
 
 
 #: -i times the Pauli matrix of each rotation: R(t) = cos(t/2) I + sin(t/2) K.
