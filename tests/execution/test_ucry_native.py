@@ -214,3 +214,31 @@ def test_transpiled_and_inverted_circuits_do_not_trust_stale_spans():
         for row, v in zip(compiled.statevector(values).numpy(), values.numpy()):
             ref = Statevector(other.assign_parameters(v.tolist())).data
             assert np.abs(row - ref).max() < 1e-10
+
+
+def test_every_layout_of_the_native_step_is_exercised_and_agrees():
+    """Per row in layout BN and batch-wide in NB are planned for the test circuit (whose per-row UCRY follows
+    per-row gates, so it runs in BN); per row in layout NB (planar over the batch) for the QFL circuit, whose
+    other gates are shared, and it equals the gate chain in values and gradients."""
+    qc, _, w = _circuit(3)
+    shared = _weight_columns(qc, w)
+    forms = set()
+    for layout in ("auto", "rows", "mixed"):
+        compiled = compile_circuit(qc, layout=layout)
+        for share in ((), shared):
+            forms |= set(compiled._sharing(share).ucr_form.values())
+    assert forms == {"bn", "shared"}
+    qnn = build_qfl(QFLSpec(modalities=12, features=4, degree=3))
+    native, plain = compile_circuit(qnn.circuit), compile_circuit(_plain(qnn.circuit))
+    cols = [qnn.circuit.parameters.data.index(p) for p in qnn.weights]
+    assert set(native._sharing(cols).ucr_form.values()) == {"nb"}
+    values = _values(qnn.circuit, 5, 11, cols)
+    a, b = values.clone().requires_grad_(True), values.clone().requires_grad_(True)
+    ea, eb = native.expectations(a, qnn.observables, shared=cols), plain.expectations(b, qnn.observables)
+    assert torch.allclose(ea, eb, atol=1e-12)
+    ea.sum().backward()
+    eb.sum().backward()
+    gb = b.grad.clone()
+    gb[0, cols] = gb[:, cols].sum(0)
+    gb[1:, cols] = 0.0
+    assert torch.allclose(a.grad, gb, atol=1e-11)
