@@ -106,8 +106,8 @@ class _Expectations(torch.autograd.Function):
     forward is a gather, one real product with the weights and one batched dot per channel, and the gradient
     2 sum_c g_c W_c psi is one batched product with the Q kept from the forward pass (torch's convention for a real
     loss of a complex input: dL/d(re) + i dL/d(im)). The former grouping by X mask with dense (G 2^n, K) weights
-    spent most of its time in a complex product and two matmuls with mostly zero weights (about 1.8 of a 9-qubit,
-    8-observable step, against 0.6 ms measured for this).
+    spent most of its time in a complex product and two matmuls with mostly zero weights: forward and gradient of
+    8 random Pauli strings on 9 qubits, batch 32, measured 2.9 ms for it against 1.35 ms for this, in one process.
     """
 
     @staticmethod

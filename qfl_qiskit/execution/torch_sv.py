@@ -628,7 +628,6 @@ class _Sharing:
         mats = self.program.mats
         # built once for the batch (their gradient is the batch total, on the first row)
         self.shared_params = {j for j, op in enumerate(mats) if op.kind in ("param", "ucr") and is_shared(op)}
-        self.nb_mats = {step[1] for step in self.program.steps if step[0] == "mat" and step[3]}  # run in layout NB
         self.columns_of = {j: torch.as_tensor(op.angles, dtype=torch.long) for j, op in enumerate(mats)
                            if op.kind == "ucr"}
         # how each uniformly controlled gate's matrices are laid out: "shared" (2^k, 2, 2) in a batched matmul,
@@ -638,7 +637,6 @@ class _Sharing:
         self._nb_index: dict[tuple[int, int, int], torch.Tensor] = {}
         self.blocks = tuple(_BlockPlan([(i, op) for i, op in enumerate(mats) if op.kind == "block"
                                         and bool(is_shared(op)) == flag], dtype, flag) for flag in (False, True))
-
 
     def nb_index(self, j: int, bsz: int, width: int, rest: int, re_im: int) -> torch.Tensor:
         """Flat positions in the (B, width) angle table of the angle at each element of gate j's planar NB
