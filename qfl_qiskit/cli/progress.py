@@ -1,4 +1,4 @@
-"""A rich progress bar fed by the training loop's progress events."""
+"""Rich progress bars: the training loop's (per batch) and the sweep executor's (per cell, across a cluster)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,42 @@ class TrainingProgress:
                                   status=f"best epoch {event['best_epoch']}" +
                                   (" (early stop)" if event["stopped_early"] else ""))
             self._val = "-"
+
+
+RAY_ADDRESS_HELP = ("Run the cells as Ray tasks on this cluster (HEAD:6379, auto, ray://HEAD:10001); default: local "
+                    "processes. Also read from RAY_ADDRESS.")
+
+
+class CellProgress:
+    """Context manager yielding the callback of a sweep: one bar over its cells, wherever they run, counting the
+    cells finished before a resume and the failed ones."""
+
+    def __init__(self, what: str = "cells") -> None:
+        self.what = what
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=28), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                  TimeRemainingColumn(), console=console)
+        self._task = self._progress.add_task(what, total=None, status="")
+        self._before = 0
+        self._failed = 0
+
+    def __enter__(self) -> CellProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self._before = event["done"]
+            self._progress.update(self._task, total=event["total"], completed=event["done"])
+        elif kind in ("cell", "failed"):
+            self._failed += kind == "failed"
+            self._progress.advance(self._task)
+        else:
+            return
+        status = [f"{self._before} done before"] if self._before else []
+        status += [f"{self._failed} failed"] if self._failed else []
+        self._progress.update(self._task, status=", ".join(status))

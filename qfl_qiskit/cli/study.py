@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
+from qfl_qiskit.cli.progress import RAY_ADDRESS_HELP, CellProgress
 
 
 @app.command("noise-study")
@@ -17,11 +18,10 @@ def noise_study(
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="The study goes to <dir>/<name>/."),
     workers: int = typer.Option(None, "--workers", min=1, max=256, help="Parallel processes (default: the spec's)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard this study's earlier cells and start over."),
+    ray_address: str = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help=RAY_ADDRESS_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Sweep noise scale x mitigation x seed; resumes a partly done study without recomputing finished cells."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from qfl_qiskit.atomic import require_writable_dir
     from qfl_qiskit.specs.study import load_study_spec
     from qfl_qiskit.studies import run_study
@@ -37,18 +37,10 @@ def noise_study(
                   f"seeds {list(spec.seeds)}; {'exact values' if spec.shots is None else f'{spec.shots} shots'}")
     console.print("note: mitigation here is our client-side MitigatedEstimator on Aer; for Runtime jobs the same "
                   "spec maps onto Runtime's resilience options (to_runtime_options)")
-    with Progress(TextColumn("{task.description}"), BarColumn(bar_width=28), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task("cells", total=None)
-
-        def on_event(event: dict[str, Any]) -> None:
-            if event["event"] == "start":
-                progress.update(task, total=event["total"], completed=event["done"],
-                                description=f"cells ({event['done']} already done)")
-            elif event["event"] == "cell":
-                progress.advance(task)
-
-        record = run_study(spec, out_dir, progress=on_event, fresh=fresh)
+    if ray_address:
+        console.print(f"cells: Ray tasks on the cluster at {ray_address}")
+    with CellProgress() as on_event:
+        record = run_study(spec, out_dir, progress=on_event, fresh=fresh, ray_address=ray_address or None)
     console.print(study_table(record))
     console.print(f"wrote {out_dir}/ (study.json, cells.csv, plots)")
     if as_json:

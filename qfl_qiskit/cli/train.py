@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from qfl_qiskit.cli.app import JSON_OPTION_HELP, app, compact_table, console, emit_json, json_output
+from qfl_qiskit.cli.progress import RAY_ADDRESS_HELP
 
 
 def comparison_table(record: dict[str, Any], *, title: str) -> Table:
@@ -153,6 +155,10 @@ def compare(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints of an interrupted run."),
     seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds: one split and initialisation each; "
                                                      "the table shows mean and standard deviation."),
+    workers: int = typer.Option(None, "--workers", min=1, max=256,
+                                help="With --seeds: parallel processes, one model of one seed each (default: the "
+                                     "CPU count)."),
+    ray_address: str = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help=RAY_ADDRESS_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Train every model of a spec on the same split and print one comparison table."""
@@ -173,8 +179,22 @@ def compare(
         if as_json:
             emit_json(record)
         return
-    records = [run_training(spec_file, results_dir=results_dir, resume=resume, only=None, seed=s)
-               for s in seed_list]
+    if ray_address and (seed_list is None or spec.execution.estimator == "runtime"):
+        raise SpecError("--ray-address runs the cells of a sweep on a cluster: give --seeds, with a simulated "
+                        "[execution] estimator (Runtime specs run their jobs from this machine)")
+    if spec.execution.estimator == "runtime":  # QPU jobs: one after another from here, with their job records
+        records = [run_training(spec_file, results_dir=results_dir, resume=resume, only=None, seed=s)
+                   for s in seed_list]
+    else:
+        from qfl_qiskit.cli.progress import CellProgress
+        from qfl_qiskit.studies.compare import run_seeds
+
+        cpus = os.cpu_count() or 1
+        where = f"Ray tasks on {ray_address}" if ray_address else f"{workers or cpus} local processes"
+        console.print(f"{len(seed_list)} seeds x {len(spec.models)} models as cells: {where}")
+        with CellProgress("models") as on_event:
+            records = run_seeds(spec, seed_list, results_dir=results_dir, resume=resume,
+                                workers=workers or cpus, ray_address=ray_address or None, progress=on_event)
     summary = summarize_seeds(records)
     from qfl_qiskit.results import make_record, save_record
 

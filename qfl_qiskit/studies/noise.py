@@ -1,6 +1,7 @@
 """Noise-robustness study: noise scale x mitigation x seed, (a) expectation-value error of circuits, (b) a trained
-model's test metrics; plus the barren-plateau diagnostic. Cells run in parallel processes; each finished cell is
-written at once (atomically) to ``<out>/cells/``, so an interrupted study resumes without recomputing them.
+model's test metrics; plus the barren-plateau diagnostic. Cells run through the sweep executor (local processes, or
+Ray tasks given a cluster address); each finished cell is written at once (atomically, by the driver) to
+``<out>/cells/``, so an interrupted study resumes without recomputing them.
 """
 
 from __future__ import annotations
@@ -8,10 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,7 @@ def check_study(spec: NoiseStudySpec) -> None:
                         'kind = "parametric" spec there, or drop it to use the backend\'s calibration')
 
 
-STUDY_OUTPUTS = ("cells", "model", "plateau.json", "study.json", "cells.csv")
+STUDY_OUTPUTS = ("cells", "model", "plateau.json", "study.json", "cells.csv", "failed.json")
 
 
 def clear_study(out_dir: Path) -> None:
@@ -197,14 +196,16 @@ def _expectation_cell(spec: NoiseStudySpec, cell: dict[str, Any]) -> dict[str, A
             "calibration_time": report.calibration_time}
 
 
-def _model_cell(spec: NoiseStudySpec, cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def _model_cell(spec: NoiseStudySpec, cell: dict[str, Any], model_file: bytes) -> dict[str, Any]:
+    import tempfile
+
     from qfl_qiskit.data.tensors import TensorData
-    from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.training import load_model, prepare_data
     from qfl_qiskit.training.noisy import evaluate_noisy
 
-    train = load_train_spec(spec.model.train)
-    model, saved = load_model(out_dir / "model" / train.name / spec.model.label / "model.pt")
+    with tempfile.TemporaryDirectory() as tmp:  # the model comes with the cell (object store on Ray)
+        (Path(tmp) / "model.pt").write_bytes(model_file)
+        model, saved = load_model(Path(tmp) / "model.pt")
     test = prepare_data(saved["spec"]).test
     n = min(spec.model.samples, len(test.labels))
     data = TensorData([x[:n] for x in test.modalities], test.labels[:n], test.presence[:n])
@@ -239,41 +240,14 @@ def _finetune_under_noise(spec: NoiseStudySpec, model: Any, saved: dict[str, Any
     return evaluate(model, test, num_classes=saved["num_classes"])
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker when the study's driver process dies (even by SIGKILL).
+def run_cell(spec_json: str, model: bytes | None, cell: dict[str, Any]) -> dict[str, Any]:
+    """Compute one cell (in a worker: a local process or a Ray task); returns the cell with its ``result``.
 
-    Without it, workers of a killed driver wait on their task queue forever (seen: two 570 MB processes per
-    killed study, holding the pool's 5 semaphores in /dev/shm). Linux delivers SIGKILL on the parent's death
-    (``PR_SET_PDEATHSIG``); elsewhere a daemon thread notices the parent is gone within a second.
+    Args:
+        spec_json: The study spec as JSON.
+        model: The trained model's ``model.pt`` bytes for model cells (None for a study without a model).
+        cell: The cell, as :func:`plan_cells` made it.
     """
-    import sys
-    import threading
-
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the driver died before the signal was armed
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="qfl-parent-watch").start()
-
-
-def run_cell(spec_json: str, cell: dict[str, Any], out_dir: str) -> dict[str, Any]:
-    """Compute one cell (in a worker process); returns the cell with its ``result``."""
-    import warnings
-
-    warnings.filterwarnings("ignore")
     from qfl_qiskit.errors import QflError
 
     spec = NoiseStudySpec.model_validate_json(spec_json)
@@ -281,7 +255,7 @@ def run_cell(spec_json: str, cell: dict[str, Any], out_dir: str) -> dict[str, An
         if cell["kind"] == "expectation":
             result = _expectation_cell(spec, cell)
         else:
-            result = _model_cell(spec, cell, Path(out_dir))
+            result = _model_cell(spec, cell, model)
     except QflError as exc:  # e.g. REM where scaled readout is fully random: a finding, recorded, not a crash
         result = {"error": str(exc)}
     return {**cell, "result": result}
@@ -315,17 +289,24 @@ def barren_plateau(spec: NoiseStudySpec) -> dict[str, Any]:
 
 
 def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[str, Any]], None] | None = None,
-              pool: bool = True, fresh: bool = False) -> dict[str, Any]:
+              pool: bool = True, fresh: bool = False, ray_address: str | None = None) -> dict[str, Any]:
     """Run (or resume) the study into ``out_dir``; returns the study record (also written to ``study.json``).
 
     Args:
         spec: The study spec.
         out_dir: Output folder (``cells/`` inside holds one JSON per finished cell).
-        progress: Callback with ``{"event": "start", "total", "done"}`` then ``{"event": "cell", "id"}``.
+        progress: Callback with ``{"event": "start", "total", "done"}`` then ``{"event": "cell", "id"}`` or
+            ``{"event": "failed", "id", "reason"}`` per cell.
         pool: Run cells in ``spec.workers`` processes (False: in this process, e.g. for tests).
         fresh: Discard the study's earlier outputs first (after the spec and its files are checked).
+        ray_address: Run the cells as Ray tasks on this cluster instead (see :mod:`qfl_qiskit.studies.executor`).
+
+    Raises:
+        CellsFailed: Some cells failed (their reasons are in ``failed.json``; the finished ones are kept and a
+            rerun computes only the rest).
     """
     from qfl_qiskit.errors import QflError
+    from qfl_qiskit.studies.executor import Cell, CellsFailed, run_cells
 
     notify = progress or (lambda e: None)
     check_study(spec)
@@ -346,37 +327,51 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
             done.add(c["id"])
     plateau_path = out_dir / "plateau.json"
     plateau = _stored_plateau(spec, plateau_path)  # all resume state is checked before any work
+    model = None
     if spec.model is not None:  # first: a model whose data cannot load leaves no study folder behind
-        _train_model(spec, out_dir)
+        model = _train_model(spec, out_dir).read_bytes()
     cells_dir.mkdir(parents=True, exist_ok=True)
     todo = [c for c in cells if c["id"] not in done]
     notify({"event": "start", "total": len(cells), "done": len(cells) - len(todo)})
-    spec_json = spec.model_dump_json()
+    failed: dict[str, str] = {}
 
-    def save(result: dict[str, Any]) -> None:
-        atomic_write_json(cells_dir / f"{result['id']}.json", result)
-        notify({"event": "cell", "id": result["id"]})
+    def save(cid: str, result: dict[str, Any]) -> None:
+        atomic_write_json(cells_dir / f"{cid}.json", result)
 
-    if pool and spec.workers > 1 and len(todo) > 1:
-        import multiprocessing
+    def fail(cid: str, reason: str) -> None:
+        failed[cid] = reason
+        atomic_write_json(out_dir / "failed.json", {"failed": failed})
 
-        ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch / Aer thread state
-        ex = ProcessPoolExecutor(max_workers=spec.workers, mp_context=ctx, initializer=_exit_with_parent,
-                                 initargs=(os.getpid(),))
-        try:
-            futures = [ex.submit(run_cell, spec_json, c, str(out_dir)) for c in todo]
-            for fut in as_completed(futures):
-                save(fut.result())
-        finally:  # on an error or Ctrl-C, drop the queued cells instead of computing them for nothing
-            ex.shutdown(wait=True, cancel_futures=True)
-    else:
-        for c in todo:
-            save(run_cell(spec_json, c, str(out_dir)))
+    run_cells(run_cell, [Cell(c["id"], (c,)) for c in todo], shared=(spec.model_dump_json(), model), save=save,
+              fail=fail, workers=spec.workers if pool else 1, ray_address=ray_address, files=study_files(spec),
+              progress=notify)
+    if failed:
+        first = next(iter(failed))
+        raise CellsFailed(f"{len(failed)} of {len(cells)} cells failed (first: {first}: {failed[first]}); the "
+                          f"reasons are in {out_dir / 'failed.json'}; run the same command again to retry them "
+                          "(finished cells are kept)")
+    (out_dir / "failed.json").unlink(missing_ok=True)
     if spec.plateau is not None and plateau is None:
         plateau = {"fingerprint": spec.plateau.spec_id, **barren_plateau(spec)}
         atomic_write_json(plateau_path, plateau)
     return _finish(spec, out_dir, [_read_json(cells_dir / f"{c['id']}.json", what="cell record") for c in cells],
                    plateau)
+
+
+def study_files(spec: NoiseStudySpec) -> list[str]:
+    """The files the study's cells read (circuit specs, the parametric noise spec, the model's training spec and
+    data files): what a Ray cluster's workers are sent."""
+    files = list(spec.expectation.circuits) if spec.expectation is not None else []
+    if spec.noise.parametric:
+        files.append(spec.noise.parametric)
+    if spec.model is not None:
+        from qfl_qiskit.specs.train import load_train_spec
+
+        files.append(spec.model.train)
+        path = load_train_spec(spec.model.train).data.options.get("path")
+        if isinstance(path, str):
+            files.append(path)
+    return files
 
 
 def _stored_plateau(spec: NoiseStudySpec, path: Path) -> dict[str, Any] | None:
@@ -392,7 +387,8 @@ def _stored_plateau(spec: NoiseStudySpec, path: Path) -> dict[str, Any] | None:
     return plateau
 
 
-def _train_model(spec: NoiseStudySpec, out_dir: Path) -> None:
+def _train_model(spec: NoiseStudySpec, out_dir: Path) -> Path:
+    """Train the study's model once (or reuse it); returns its ``model.pt``."""
     from qfl_qiskit.specs.train import load_train_spec
     from qfl_qiskit.training import train_models
 
@@ -406,8 +402,9 @@ def _train_model(spec: NoiseStudySpec, out_dir: Path) -> None:
         if saved["spec"].spec_id != train.spec_id:
             raise QflError(f"{path} was trained from another version of {spec.model.train}; use another study "
                            "name, or --fresh to start over")
-        return
+        return path
     train_models(train, out_dir=out_dir / "model", resume=True, only=[spec.model.label])
+    return path
 
 
 def _finish(spec: NoiseStudySpec, out_dir: Path, cells: list[dict[str, Any]], plateau: Any) -> dict[str, Any]:

@@ -216,6 +216,11 @@ def train_models(spec: TrainSpec, *, out_dir: Path, resume: bool = False, only: 
                                progress=progress))
     if dry_run:
         return {"dry_run": True, "payload": {"models": rows}}
+    return write_comparison(spec, splits, rows, run_dir)
+
+
+def write_comparison(spec: TrainSpec, splits: Splits, rows: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    """The run's ``comparison.json`` over its models' rows (and ``comparison.png`` for two or more); returns it."""
     record = make_record("comparison", specs={"train": spec}, seeds={"seed": spec.seed},
                          payload={"data": {"names": list(splits.names), "dims": list(splits.dims),
                                            "num_classes": splits.num_classes, "sizes": splits.sizes},
@@ -236,7 +241,9 @@ def _data_digest(splits: Splits) -> str:
 
 
 def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *, resume: bool,
-               progress: Progress | None) -> dict[str, Any]:
+               progress: Progress | None, checkpoint: Path | None = None) -> dict[str, Any]:
+    """Train one model into ``folder`` (``model.pt``, ``record.json``, ``learning_curve.png``; the checkpoint
+    there too unless ``checkpoint`` names another file); returns its row of the comparison."""
     from qfl_qiskit.results.plots import plot_learning_curve
 
     label = model_spec.display
@@ -249,7 +256,7 @@ def _train_one(spec: TrainSpec, model_spec: Any, splits: Splits, folder: Path, *
     notify = (lambda event: progress({**event, "model": label})) if progress else None
     result = fit(model, splits.train, splits.val, num_classes=splits.num_classes, loss_fn=loss_fn, lr=o.lr,
                  weight_decay=o.weight_decay, epochs=o.epochs, batch_size=o.batch_size, patience=o.patience,
-                 monitor=o.monitor, seed=spec.seed, checkpoint=folder / "checkpoint.pt", resume=resume,
+                 monitor=o.monitor, seed=spec.seed, checkpoint=checkpoint or folder / "checkpoint.pt", resume=resume,
                  fingerprint=f"{spec.spec_id}/{label}{_data_digest(splits)}", progress=notify)
     test = evaluate(model, splits.test, num_classes=splits.num_classes, loss_fn=loss_fn)
     save_model(folder / "model.pt", model, spec=spec, label=label, splits=splits)

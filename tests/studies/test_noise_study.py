@@ -80,9 +80,9 @@ def test_fully_random_readout_is_a_recorded_finding_not_a_crash():
     spec = validate(NoiseStudySpec, {**SMALL, "scales": [40.0]}, source="test")
     cell = {"id": "x", "kind": "expectation", "target": SMALL["expectation"]["circuits"][0], "scale": 40.0,
             "seed": 0}
-    rem = run_cell(spec.model_dump_json(), {**cell, "mitigation": "rem"}, "/nonexistent")
+    rem = run_cell(spec.model_dump_json(), None, {**cell, "mitigation": "rem"})
     assert "50%" in rem["result"]["error"]
-    none = run_cell(spec.model_dump_json(), {**cell, "mitigation": "none"}, "/nonexistent")
+    none = run_cell(spec.model_dump_json(), None, {**cell, "mitigation": "none"})
     # readout clipped at 50%: every measured Pauli averages to exactly 0, so the error is the exact values' size
     assert none["result"]["mae"] == pytest.approx(none["result"]["mean_abs_exact"], abs=1e-9)
 
