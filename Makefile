@@ -22,7 +22,7 @@ quickstart: $(STAMP)
 	$(BIN)/qfl quickstart
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 docs: $(STAMP)
 	$(BIN)/python -m pdoc -o build/docs --docformat google qfl_qiskit

@@ -67,11 +67,12 @@ def run_seeds(spec: TrainSpec, seeds: Sequence[int], *, results_dir: Path, resum
         SpecError: A model does not fit the data.
         CellsFailed: Some models failed; the finished ones are kept and a rerun with ``resume`` trains the rest.
     """
-    from qfl_qiskit.studies.executor import Cell, CellsFailed, run_cells
+    from qfl_qiskit.studies.executor import Cell, CellsFailed, check_cluster, run_cells
     from qfl_qiskit.training import prepare_data
     from qfl_qiskit.training.experiment import _rows, check_fits, write_comparison
 
     notify = progress or (lambda event: None)
+    check_cluster(ray_address)
     specs = {s: seed_spec(spec, s) for s in seeds}
     splits = {s: prepare_data(sp) for s, sp in specs.items()}
     for model_spec in spec.models:  # every model is checked against the data before the first one trains

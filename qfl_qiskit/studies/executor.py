@@ -150,41 +150,43 @@ def _pool_initializer(parent: int, cpus: int) -> None:
 def _run_pool(fn: Callable[..., Any], cells: Sequence[Cell], shared: Sequence[Any], on_result: Callable,
               on_failure: Callable, *, workers: int, cpus: int, retries: int) -> None:
     """Spawned processes (no forked torch / Aer thread state). A worker that dies breaks a ``ProcessPoolExecutor``
-    and every cell in flight with it: the pool is rebuilt and those cells run again, ``retries`` times at most."""
+    and every cell in flight with it, whichever of them crashed; so each lost cell then runs alone in a fresh
+    one-process pool, ``retries`` times at most, and only a cell that itself kills its worker is recorded failed."""
+    lost = _pool_pass(fn, cells, shared, on_result, on_failure, workers=workers, cpus=cpus)
+    for cell in lost:
+        for _ in range(retries):
+            if not _pool_pass(fn, [cell], shared, on_result, on_failure, workers=1, cpus=cpus):
+                break
+        else:
+            on_failure(cell.id, f"its worker process died (killed, or out of memory); tried {retries + 1} times")
+
+
+def _pool_pass(fn: Callable[..., Any], cells: Sequence[Cell], shared: Sequence[Any], on_result: Callable,
+               on_failure: Callable, *, workers: int, cpus: int) -> list[Cell]:
+    """Run ``cells`` in one pool; returns those lost with a worker that died."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")
-    todo = list(cells)
-    breaks = 0
-    while todo:
-        ex = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                 initializer=_pool_initializer, initargs=(os.getpid(), cpus))
-        lost: list[Cell] = []
-        try:
-            futures = {ex.submit(run_in_worker, fn, cpus, None, *shared, *c.args): c for c in todo}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    cell = futures[fut]
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool as exc:
-                        lost.append(cell)
-                        reason = f"a worker process died ({exc})"
-                    except Exception as exc:  # noqa: BLE001  (recorded; the other cells go on)
-                        on_failure(cell.id, _reason(exc))
-                    else:
-                        on_result(cell.id, result)
-        finally:  # on Ctrl-C, drop the queued cells instead of computing them for nothing
-            ex.shutdown(wait=True, cancel_futures=True)
-        todo = lost
-        if lost:
-            breaks += 1
-            if breaks > retries:
-                for cell in lost:
-                    on_failure(cell.id, f"{reason}; tried {breaks} times")
-                return
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_pool_initializer, initargs=(os.getpid(), cpus))
+    lost: list[Cell] = []
+    try:
+        futures = {ex.submit(run_in_worker, fn, cpus, None, *shared, *c.args): c for c in cells}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                cell = futures[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    lost.append(cell)
+                except Exception as exc:  # noqa: BLE001  (recorded; the other cells go on)
+                    on_failure(cell.id, _reason(exc))
+                else:
+                    on_result(cell.id, result)
+    finally:  # on Ctrl-C, drop the queued cells instead of computing them for nothing
+        ex.shutdown(wait=True, cancel_futures=True)
+    return lost
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -252,6 +254,33 @@ def stage_files(files: Sequence[str | Path], into: Path) -> None:
         shutil.copy2(path, target)
 
 
+def check_cluster(address: str | None, *, timeout: float = 5.0) -> None:
+    """Refuse at once (before any work) a Ray address whose head does not answer: Ray itself keeps retrying an
+    unreachable head for minutes (measured: 12 min before ``ray.init`` gave up on a closed port).
+
+    Raises:
+        QflError: Ray is not installed, or ``HOST:PORT`` (or ``ray://HOST:PORT``) refuses a TCP connection.
+    """
+    import socket
+
+    if not address:
+        return
+    import_ray()
+    if address in ("auto", "local"):
+        return
+    hostport = address.removeprefix("ray://").rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise QflError(f"--ray-address {address!r}: give HOST:PORT (the head's GCS port, 6379 by default), "
+                       "ray://HOST:10001 or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise QflError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}); start one with "
+                       "`ray start --head`, or drop --ray-address to use local processes") from None
+
+
 def _connect(ray: Any, address: str, runtime_env: dict[str, Any] | None) -> None:
     try:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False, logging_level="ERROR",
@@ -275,6 +304,7 @@ def _run_ray(fn: Callable[..., Any], cells: Sequence[Cell], shared: Sequence[Any
         runtime_env = {"working_dir": str(staged)} if any(staged.iterdir()) else None
         if ray.is_initialized():
             ray.shutdown()
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs asked for: silence its notice
         _connect(ray, address, runtime_env)
     finally:
         shutil.rmtree(staged, ignore_errors=True)  # uploaded by ray.init

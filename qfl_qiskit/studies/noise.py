@@ -306,10 +306,11 @@ def run_study(spec: NoiseStudySpec, out_dir: Path, *, progress: Callable[[dict[s
             rerun computes only the rest).
     """
     from qfl_qiskit.errors import QflError
-    from qfl_qiskit.studies.executor import Cell, CellsFailed, run_cells
+    from qfl_qiskit.studies.executor import Cell, CellsFailed, check_cluster, run_cells
 
     notify = progress or (lambda e: None)
     check_study(spec)
+    check_cluster(ray_address)
     if fresh:
         clear_study(out_dir)
     cells = plan_cells(spec)
