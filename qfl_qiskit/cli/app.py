@@ -124,3 +124,4 @@ from qfl_qiskit.cli import study as _study  # noqa: E402,F401
 from qfl_qiskit.cli import train as _train  # noqa: E402,F401
 from qfl_qiskit.cli import jobs as _jobs  # noqa: E402,F401
 from qfl_qiskit.cli import data as _data  # noqa: E402,F401
+from qfl_qiskit.cli import reproduce as _reproduce  # noqa: E402,F401

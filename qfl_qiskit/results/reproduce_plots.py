@@ -1,0 +1,39 @@
+"""Plots of the reproduction experiments (``qfl reproduce``), from their records only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qfl_qiskit.results.plots import _png, _pyplot
+
+
+def render(record: dict[str, Any]) -> dict[str, bytes]:
+    """The experiment's figures as PNG bytes by file stem."""
+    name = record["payload"]["experiment"]
+    return {f"{name}_{stem}": data for stem, data in _RENDERERS[name](record).items()}
+
+
+def _degree(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    mean, std = np.array(s["test_accuracy_mean"]), np.array(s["test_accuracy_std"])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.2 * len(s["depths"]) + 2.2, 0.9 * len(s["targets"]) + 1.6))
+    im = ax.imshow(mean, vmin=0.5, vmax=1.0, cmap="viridis", origin="lower", aspect="auto")
+    for i in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
+            ax.text(j, i, f"{mean[i, j]:.2f}" + (f"\n±{std[i, j]:.2f}" if s["seeds"] > 1 else ""), ha="center",
+                    va="center", color="w" if mean[i, j] < 0.8 else "k", fontsize=8)
+    ax.set_xticks(range(len(s["depths"])), [str(p) for p in s["depths"]])
+    ax.set_yticks(range(len(s["targets"])), [str(d) for d in s["targets"]])
+    ax.set_xlabel("QFL depth P")
+    ax.set_ylabel("target's cross-modal degree d")
+    ax.set_title(f"held-out accuracy ({s['seeds']} seed{'s' if s['seeds'] > 1 else ''}); "
+                 f"{record['payload']['verdict']['verdict']}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    fig.tight_layout()
+    return {"heatmap": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree}

@@ -1,0 +1,93 @@
+"""Run a reproduction experiment: its cells through the sweep executor, resumed per cell, then one record with
+provenance, a summary, the claim's verdict and plots under ``<results>/reproduce/<name>/``.
+
+An experiment is a module with ``NAME``, ``CLAIM`` (the paper's statement), ``settings(quick)`` (JSON-ready
+sizes), ``plan(settings, seeds)`` (cells: JSON-ready dicts with an ``id``), a module-level
+``run_cell(settings_json, cell)`` (in a worker), ``summarize(settings, cells)`` and ``verdict(summary)``; its
+plots are rendered from the record by :mod:`qfl_qiskit.results.reproduce_plots`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from qfl_qiskit.atomic import atomic_write_bytes, atomic_write_json
+from qfl_qiskit.errors import QflError
+
+
+def fingerprint(name: str, settings: dict[str, Any], cell: dict[str, Any]) -> str:
+    """What a cell's result depends on: the experiment, its settings and the cell's own values."""
+    text = json.dumps({"experiment": name, "settings": settings,
+                       "cell": {k: v for k, v in cell.items() if k != "fingerprint"}}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds: Sequence[int] | None = None,
+                   resume: bool = False, workers: int = 1, ray_address: str | None = None,
+                   progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run (or, with ``resume``, continue) one experiment into ``out_dir``; returns its record.
+
+    Raises:
+        QflError: ``out_dir`` holds cells of other settings (without ``resume`` they are discarded instead).
+        CellsFailed: Some cells failed; the finished ones are kept and ``--resume`` computes the rest.
+    """
+    from qfl_qiskit.results import make_record, save_record
+    from qfl_qiskit.results.reproduce_plots import render
+    from qfl_qiskit.studies.executor import Cell, CellsFailed, check_cluster, run_cells
+
+    notify = progress or (lambda event: None)
+    check_cluster(ray_address)
+    settings = experiment.settings(quick)
+    seed_list = list(seeds) if seeds is not None else list(settings["seeds"])
+    settings = {**settings, "seeds": seed_list}
+    cells = experiment.plan(settings, seed_list)
+    for c in cells:
+        c["fingerprint"] = fingerprint(experiment.NAME, settings, c)
+    cells_dir = out_dir / "cells"
+    done: dict[str, dict[str, Any]] = {}
+    for c in cells:
+        path = cells_dir / f"{c['id']}.json"
+        if not path.exists():
+            continue
+        if not resume:
+            path.unlink()
+            continue
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            saved = None  # a damaged cell is computed again
+        if isinstance(saved, dict) and saved.get("fingerprint") == c["fingerprint"] and "result" in saved:
+            done[c["id"]] = saved
+        elif saved is not None:
+            raise QflError(f"{out_dir} holds cells of other settings ({c['id']}); run without --resume to start "
+                           "over, or use another --results-dir")
+    todo = [c for c in cells if c["id"] not in done]
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    notify({"event": "start", "total": len(cells), "done": len(done)})
+    failed: dict[str, str] = {}
+
+    def save(cid: str, result: dict[str, Any]) -> None:
+        atomic_write_json(cells_dir / f"{cid}.json", result)
+
+    run_cells(experiment.run_cell, [Cell(c["id"], (c,)) for c in todo], shared=(json.dumps(settings),),
+              save=save, fail=failed.__setitem__, workers=workers, ray_address=ray_address, progress=notify)
+    if failed:
+        first = next(iter(failed))
+        raise CellsFailed(f"{len(failed)} of {len(cells)} cells failed (first: {first}: {failed[first]}); run "
+                          "again with --resume to compute only those")
+    results = [json.loads((cells_dir / f"{c['id']}.json").read_text(encoding="utf-8")) for c in cells]
+    summary = experiment.summarize(settings, results)
+    record = make_record(f"reproduce_{experiment.NAME}", specs={"settings": settings, "quick": quick},
+                         seeds={"seeds": seed_list},
+                         payload={"experiment": experiment.NAME, "claim": experiment.CLAIM, "cells": results,
+                                  "summary": summary, "verdict": experiment.verdict(summary)})
+    pngs = render(record)  # every plot is rendered before the first file is written
+    save_record(record, out_dir / "record.json")
+    for name, data in pngs.items():
+        atomic_write_bytes(out_dir / f"{name}.png", data)
+    return record

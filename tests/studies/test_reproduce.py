@@ -1,0 +1,49 @@
+"""`qfl reproduce`: the list, the degree experiment's --quick run (record, plot, verdict), resume per cell."""
+
+from __future__ import annotations
+
+import json
+
+from ..conftest import run_cli
+
+
+def test_list_names_every_experiment_with_its_claim(capsys):
+    from qfl_qiskit.studies.reproduce import EXPERIMENTS
+
+    code, out, _ = run_cli(["reproduce", "--list", "--json"], capsys)
+    assert code == 0
+    listed = json.loads(out[out.index("["):])
+    assert [e["name"] for e in listed] == list(EXPERIMENTS) and all(e["claim"] for e in listed)
+
+
+def test_degree_quick_fits_degree_with_depth_and_resumes_per_cell(tmp_path, capsys):
+    code, out, err = run_cli(["reproduce", "degree", "--quick", "--results-dir", str(tmp_path), "--workers", "2"],
+                             capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "degree"
+    record = json.loads((folder / "record.json").read_text())
+    s = record["payload"]["summary"]
+    acc = {(d, p): s["test_accuracy_mean"][i][j] for i, d in enumerate(s["targets"])
+           for j, p in enumerate(s["depths"])}
+    assert acc[(3, 3)] > acc[(3, 1)] + 0.2  # a degree-3 cross-modal target needs depth 3
+    assert min(acc[(1, p)] for p in s["depths"]) > 0.85  # degree 1 is within every depth's reach
+    assert s["parameters_by_depth"]["3"] > s["parameters_by_depth"]["1"]  # linear in P
+    assert record["payload"]["verdict"]["verdict"] in ("holds", "does not hold", "inconclusive")
+    assert "verdict:" in out and record["provenance"] and record["seeds"] == {"seeds": [0, 1]}
+    assert (folder / "degree_heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    cells = sorted((folder / "cells").glob("*.json"))
+    assert len(cells) == 18
+    stamps = {p.name: p.stat().st_mtime_ns for p in cells}
+    cells[0].unlink()
+    code, out, err = run_cli(["reproduce", "degree", "--quick", "--results-dir", str(tmp_path), "--resume",
+                              "--workers", "1"], capsys)
+    assert code == 0, err
+    for p in cells[1:]:
+        assert p.stat().st_mtime_ns == stamps[p.name]  # the finished cells were not recomputed
+    again = json.loads((folder / "record.json").read_text())
+    assert again["payload"]["summary"] == s  # the recomputed cell gives the same numbers
+
+
+def test_unknown_experiment_is_one_line(capsys):
+    code, _, err = run_cli(["reproduce", "nosuch"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--list" in err
