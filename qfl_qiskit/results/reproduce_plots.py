@@ -36,4 +36,21 @@ def _degree(record: dict[str, Any]) -> dict[str, bytes]:
     return {"heatmap": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree}
+def _measurement(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    rows = s["rows"]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 1.5), 3.2))
+    x = np.arange(len(rows))
+    ax.bar(x, [r["test_accuracy_mean"] for r in rows], yerr=[r["test_accuracy_std"] for r in rows], capsize=3,
+           color=["tab:gray" if r["readout"] == "z" else "tab:blue" for r in rows])
+    ax.set_xticks(x, [f"{r['readout']}\n({r['outputs']} obs)" for r in rows], fontsize=8)
+    ax.set_ylim(0.5, 1.0)
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title(f"QFL read-out, {s['qubits']} qubits, {s['seeds']} seeds; {record['payload']['verdict']['verdict']}",
+                 fontsize=9)
+    fig.tight_layout()
+    return {"accuracy": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "measurement": _measurement}

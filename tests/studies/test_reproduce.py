@@ -47,3 +47,25 @@ def test_degree_quick_fits_degree_with_depth_and_resumes_per_cell(tmp_path, caps
 def test_unknown_experiment_is_one_line(capsys):
     code, _, err = run_cli(["reproduce", "nosuch"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--list" in err
+
+
+def test_measurement_readouts_are_what_they_say():
+    from qfl_qiskit.studies.reproduce.measurement import readout
+
+    z = readout("z", 3, seed=0)
+    assert [op.paulis[0].to_label() for op in z] == ["IIZ", "IZI", "ZII"]
+    local = [op.paulis[0].to_label() for op in readout("local", 4, seed=0)]
+    assert len(local) == len(set(local)) == 3 * 4 + 9 * 6
+    assert all(1 <= sum(c != "I" for c in label) <= 2 for label in local)
+    assert len({op.paulis[0].to_label() for op in readout("pauli-16", 3, seed=1234)}) == 16
+
+
+def test_measurement_quick_writes_one_row_per_readout(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "measurement", "--quick", "--results-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "measurement"
+    rows = json.loads((folder / "record.json").read_text())["payload"]["summary"]["rows"]
+    assert [(r["readout"], r["outputs"]) for r in rows] == [("z", 3), ("pauli-4", 4), ("pauli-16", 16),
+                                                             ("local", 36)]
+    assert all(0.5 <= r["test_accuracy_mean"] <= 1 and len(r["values"]) == 2 for r in rows)
+    assert (folder / "measurement_accuracy.png").read_bytes()[:4] == b"\x89PNG"

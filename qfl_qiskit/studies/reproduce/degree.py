@@ -37,39 +37,19 @@ def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
 
 def run_cell(settings_json: str, cell: dict[str, Any]) -> dict[str, Any]:
     """Train the depth-``cell['depth']`` QFL layer and a linear head on the degree-``cell['target']`` task."""
-    import torch
-
     from qfl_qiskit.circuits import build_qfl
     from qfl_qiskit.data import synthetic_polynomial
-    from qfl_qiskit.qnn import QuantumLayer
     from qfl_qiskit.specs import QFLSpec
+    from qfl_qiskit.studies.reproduce.common import train_layer
 
     s = json.loads(settings_json)
     t0 = time.perf_counter()
     data = synthetic_polynomial(num_modalities=s["modalities"], features=s["features"], degree=cell["target"],
                                 n=s["samples"], seed=cell["seed"], terms=s["terms"])
-    x = torch.tensor(np.concatenate(data.modalities, axis=1))
-    y = torch.tensor(data.labels)
-    cut = int(0.7 * len(y))  # the inputs are i.i.d. draws: the first 70% train, the rest held out
     qnn = build_qfl(QFLSpec(modalities=s["modalities"], features=s["features"], degree=cell["depth"],
                             observables=s["observables"]))
-    torch.manual_seed(cell["seed"])
-    model = torch.nn.Sequential(QuantumLayer(qnn, weight_seed=cell["seed"]),
-                                torch.nn.Linear(s["observables"], 2, dtype=torch.float64))
-    opt = torch.optim.Adam(model.parameters(), lr=s["lr"])
-    order = torch.Generator().manual_seed(cell["seed"])
-    for _ in range(s["epochs"]):
-        for batch in torch.randperm(cut, generator=order).split(s["batch_size"]):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            opt.step()
-    with torch.no_grad():
-        pred = model(x).argmax(1)
-    return {**cell, "result": {
-        "train_accuracy": float((pred[:cut] == y[:cut]).double().mean()),
-        "test_accuracy": float((pred[cut:] == y[cut:]).double().mean()),
-        "parameters": sum(p.numel() for p in model[0].parameters()), "qubits": qnn.circuit.num_qubits,
-        "seconds": time.perf_counter() - t0}}
+    result = train_layer(qnn, data, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=cell["seed"])
+    return {**cell, "result": {**result, "seconds": time.perf_counter() - t0}}
 
 
 def summarize(settings: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:

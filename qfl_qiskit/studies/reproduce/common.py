@@ -1,0 +1,42 @@
+"""What several reproduction experiments share: training a bare quantum layer with a linear head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def train_layer(qnn: Any, data: Any, *, epochs: int, batch_size: int, lr: float, seed: int,
+                train_fraction: float = 0.7) -> dict[str, Any]:
+    """Train ``QuantumLayer(qnn)`` (features as the rotation angles, no classical encoder) and a linear head with
+    Adam and cross-entropy on the first ``train_fraction`` of ``data`` (i.i.d. synthetic draws); held-out accuracy
+    on the rest.
+
+    Returns:
+        ``train_accuracy``, ``test_accuracy``, ``parameters`` (the quantum layer's), ``qubits``, ``outputs``.
+    """
+    import torch
+
+    from qfl_qiskit.qnn import QuantumLayer
+
+    x = torch.tensor(np.concatenate(data.modalities, axis=1))
+    y = torch.tensor(data.labels)
+    cut = int(train_fraction * len(y))
+    torch.manual_seed(seed)
+    outputs = len(qnn.observables)
+    model = torch.nn.Sequential(QuantumLayer(qnn, weight_seed=seed),
+                                torch.nn.Linear(outputs, int(data.num_classes), dtype=torch.float64))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(cut, generator=order).split(batch_size):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            opt.step()
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    return {"train_accuracy": float((pred[:cut] == y[:cut]).double().mean()),
+            "test_accuracy": float((pred[cut:] == y[cut:]).double().mean()),
+            "parameters": sum(p.numel() for p in model[0].parameters()), "qubits": qnn.circuit.num_qubits,
+            "outputs": outputs}
