@@ -53,4 +53,28 @@ def _measurement(record: dict[str, Any]) -> dict[str, bytes]:
     return {"accuracy": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "measurement": _measurement}
+def _plateaus(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2))
+    for ax, axis, key, label in ((axes[0], "degree", "degree", "QFL depth P"),
+                                 (axes[1], "modalities", "qubits", "qubits (M modalities grow)")):
+        for cost, color in (("local", "tab:blue"), ("global", "tab:red")):
+            rows = [r for r in s["rows"] if r["axis"] == axis and r["cost"] == cost]
+            if not rows:
+                continue
+            x = [r[key] for r in rows]
+            y = [r["variance"] for r in rows]
+            err = [[r["variance"] - r["ci90"][0] for r in rows], [r["ci90"][1] - r["variance"] for r in rows]]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=color, label=f"{cost} cost")
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("Var[dC/dtheta] (mean over weights)")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"gradient variance at initialisation (90% bootstrap); {record['payload']['verdict']['verdict']}",
+                 fontsize=9)
+    fig.tight_layout()
+    return {"variance": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "measurement": _measurement, "plateaus": _plateaus}

@@ -69,3 +69,16 @@ def test_measurement_quick_writes_one_row_per_readout(tmp_path, capsys):
                                                              ("local", 36)]
     assert all(0.5 <= r["test_accuracy_mean"] <= 1 and len(r["values"]) == 2 for r in rows)
     assert (folder / "measurement_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plateaus_quick_variance_intervals_and_decay(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "plateaus", "--quick", "--results-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "plateaus"
+    s = json.loads((folder / "record.json").read_text())["payload"]["summary"]
+    for r in s["rows"]:
+        assert 0 < r["ci90"][0] <= r["variance"] <= r["ci90"][1]
+    glob = {r["modalities"]: r for r in s["rows"] if r["axis"] == "modalities" and r["cost"] == "global"}
+    assert glob[8]["qubits"] > glob[2]["qubits"] and glob[8]["variance"] < glob[2]["variance"]
+    assert set(s["log_variance_per_qubit"]) == {"local", "global"}
+    assert (folder / "plateaus_variance.png").read_bytes()[:4] == b"\x89PNG"

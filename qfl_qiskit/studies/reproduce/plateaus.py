@@ -1,0 +1,118 @@
+"""``plateaus``: trainability of QFL at initialisation, the variance of a cost's gradient against depth P and
+against the number of modalities M (with the qubit count), for a global and a local cost.
+
+Barren plateaus: when the gradient's variance over random parameters decays exponentially with the qubit count,
+training from a random start is hopeless at scale; a local cost (a one-qubit observable) is known to decay more
+slowly than a global one (Z on every qubit) for shallow circuits. The QFL paper lists trainability as P and M grow
+as an open question. Each cell draws ``draws`` random weight and input vectors (uniform on [-pi, pi)), computes
+the exact gradient of the cost with respect to every weight, and records the variance over draws of each
+weight's partial derivative, averaged over weights, with a bootstrap 90% interval over draws.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+NAME = "plateaus"
+CLAIM = ("trainability as P and M grow (open question in the QFL paper): the gradient variance at initialisation "
+         "decays with the qubit count, faster for a global cost than for a local one")
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"features": 1, "fixed_modalities": 4, "degrees": [1, 2, 3], "fixed_degree": 2,
+                "modalities": [2, 4, 8], "draws": 256, "bootstrap": 200, "costs": ["local", "global"],
+                "seeds": [0]}
+    return {"features": 1, "fixed_modalities": 8, "degrees": [1, 2, 3, 4, 5, 6], "fixed_degree": 2,
+            "modalities": [2, 4, 8, 16, 32, 64, 128], "draws": 512, "bootstrap": 1000,
+            "costs": ["local", "global"], "seeds": [0, 1, 2]}
+
+
+def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
+    cells = []
+    for s in seeds:
+        for cost in settings["costs"]:
+            cells += [{"id": f"P{p}-M{settings['fixed_modalities']}-{cost}-seed{s}", "axis": "degree",
+                       "degree": p, "modalities": settings["fixed_modalities"], "cost": cost, "seed": s}
+                      for p in settings["degrees"]]
+            cells += [{"id": f"P{settings['fixed_degree']}-M{m}-{cost}-seed{s}", "axis": "modalities",
+                       "degree": settings["fixed_degree"], "modalities": m, "cost": cost, "seed": s}
+                      for m in settings["modalities"]]
+    return cells
+
+
+def cost_observable(kind: str, num_qubits: int) -> Any:
+    """``local``: Z on the value qubit (the last); ``global``: Z on every qubit."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    qubits = [num_qubits - 1] if kind == "local" else list(range(num_qubits))
+    return SparsePauliOp.from_sparse_list([("Z" * len(qubits), qubits, 1.0)], num_qubits)
+
+
+def run_cell(settings_json: str, cell: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from qfl_qiskit.circuits import build_qfl
+    from qfl_qiskit.execution import ExactEstimator
+    from qfl_qiskit.specs import QFLSpec
+
+    s = json.loads(settings_json)
+    qnn = build_qfl(QFLSpec(modalities=cell["modalities"], features=s["features"], degree=cell["degree"],
+                            observables=1))
+    n = qnn.circuit.num_qubits
+    rng = np.random.default_rng([cell["seed"], cell["modalities"], cell["degree"]])
+    draws = s["draws"]
+    values = qnn.parameter_values(rng.uniform(-np.pi, np.pi, (draws, qnn.num_inputs)),
+                                  rng.uniform(-np.pi, np.pi, (draws, qnn.num_weights)))
+    v = torch.tensor(values, requires_grad=True)
+    ExactEstimator().evaluate(qnn.circuit, [cost_observable(cell["cost"], n)], v).sum().backward()
+    order = list(qnn.circuit.parameters)
+    cols = [order.index(w) for w in qnn.weights if w in qnn.circuit.parameters]
+    g = v.grad[:, cols].numpy()  # (draws, weights): each row one random start
+    per_weight = g.var(axis=0, ddof=1)
+    boot = np.random.default_rng(cell["seed"] + 7).integers(0, draws, (s["bootstrap"], draws))
+    resampled = np.array([g[idx].var(axis=0, ddof=1).mean() for idx in boot])
+    lo, hi = np.quantile(resampled, [0.05, 0.95])
+    return {**cell, "result": {"qubits": n, "weights": len(cols), "variance": float(per_weight.mean()),
+                               "variance_first_weight": float(per_weight[0]), "ci90": [float(lo), float(hi)],
+                               "draws": draws}}
+
+
+def summarize(settings: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per (axis, value, cost): mean over seeds of the variance, the interval's ends, and the fitted decay rate of
+    log variance against the qubit count along the modalities axis."""
+    rows = []
+    keys = dict.fromkeys((c["axis"], c["degree"], c["modalities"], c["cost"]) for c in cells)
+    for axis, p, m, cost in keys:
+        members = [c["result"] for c in cells if (c["axis"], c["degree"], c["modalities"], c["cost"]) ==
+                   (axis, p, m, cost)]
+        rows.append({"axis": axis, "degree": p, "modalities": m, "cost": cost, "qubits": members[0]["qubits"],
+                     "weights": members[0]["weights"], "variance": float(np.mean([r["variance"] for r in members])),
+                     "ci90": [float(np.mean([r["ci90"][0] for r in members])),
+                              float(np.mean([r["ci90"][1] for r in members]))]})
+    slopes = {}
+    for cost in settings["costs"]:
+        pts = [(r["qubits"], np.log(r["variance"])) for r in rows if r["axis"] == "modalities" and r["cost"] == cost]
+        if len({q for q, _ in pts}) >= 2:
+            q, lv = np.array(pts).T
+            slopes[cost] = float(np.polyfit(q, lv, 1)[0])  # d log Var / d qubits
+    return {"rows": rows, "log_variance_per_qubit": slopes, "seeds": len(settings["seeds"])}
+
+
+def verdict(summary: dict[str, Any]) -> dict[str, str]:
+    """An open question, so the verdict reports the measured decay: "holds" when the global cost's variance decays
+    with the qubit count faster than the local cost's (both fitted slopes negative, global steeper), "does not hold"
+    when neither decays, inconclusive otherwise."""
+    slopes = summary["log_variance_per_qubit"]
+    if "local" not in slopes or "global" not in slopes:
+        return {"verdict": "inconclusive", "why": "needs a local and a global cost over two or more qubit counts"}
+    text = (f"log-variance per added qubit: local {slopes['local']:+.2f}, global {slopes['global']:+.2f} "
+            f"(factor {np.exp(slopes['local']):.2f} and {np.exp(slopes['global']):.2f} per qubit)")
+    if slopes["global"] < slopes["local"] < 0:
+        return {"verdict": "holds", "why": text}
+    if slopes["global"] >= 0 and slopes["local"] >= 0:
+        return {"verdict": "does not hold", "why": text}
+    return {"verdict": "inconclusive", "why": text}
