@@ -77,4 +77,23 @@ def _plateaus(record: dict[str, Any]) -> dict[str, bytes]:
     return {"variance": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "measurement": _measurement, "plateaus": _plateaus}
+def _separation(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for label in dict.fromkeys(r["model"] for r in s["rows"]):
+        rows = [r for r in s["rows"] if r["model"] == label]
+        ax.errorbar([r["modalities"] for r in rows], [r["test_accuracy_mean"] for r in rows],
+                    yerr=[r["test_accuracy_std"] for r in rows], marker="o", capsize=3, label=label,
+                    color="k" if label == "qfl" else None, linewidth=2 if label == "qfl" else 1)
+    ax.set_xlabel("modalities M")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0.4, 1.0)
+    ax.legend(fontsize=8)
+    ax.set_title(f"e_2 of the modalities' signals ({s['seeds']} seeds); {record['payload']['verdict']['verdict']}",
+                 fontsize=9)
+    fig.tight_layout()
+    return {"accuracy": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}

@@ -82,3 +82,27 @@ def test_plateaus_quick_variance_intervals_and_decay(tmp_path, capsys):
     assert glob[8]["qubits"] > glob[2]["qubits"] and glob[8]["variance"] < glob[2]["variance"]
     assert set(s["log_variance_per_qubit"]) == {"local", "global"}
     assert (folder / "plateaus_variance.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_separation_task_is_e2_of_the_signals():
+    import numpy as np
+
+    from qfl_qiskit.studies.reproduce.separation import e2_task
+
+    ds = e2_task(5, 400, 3)
+    z = np.concatenate(ds.modalities, axis=1)
+    e2 = sum(z[:, i] * z[:, j] for i in range(5) for j in range(i + 1, 5))
+    assert ds.labels.sum() == 200
+    assert e2[ds.labels == 1].min() >= e2[ds.labels == 0].max()  # the label is e_2 above its median
+
+
+def test_separation_quick_rows_and_parameter_counts(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "separation", "--quick", "--results-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "separation"
+    s = json.loads((folder / "record.json").read_text())["payload"]["summary"]
+    rows = {(r["model"], r["modalities"]): r for r in s["rows"]}
+    assert set(rows) == {(m, n) for m in ("qfl", "lmf-r1", "lmf-r4") for n in (2, 6)}
+    assert rows[("qfl", 6)]["fusion_parameters"] < rows[("lmf-r1", 6)]["fusion_parameters"]
+    assert rows[("lmf-r4", 6)]["fusion_parameters"] > rows[("lmf-r1", 6)]["fusion_parameters"]
+    assert (folder / "separation_accuracy.png").read_bytes()[:4] == b"\x89PNG"
