@@ -145,7 +145,8 @@ def test_noise_study_on_ray_equals_the_pool_and_survives_a_killed_worker(ray_hea
     assert not (tmp_path / "failed.json").exists()
 
 
-def test_driver_killed_mid_study_resumes_on_ray(ray_head, pool_cells, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_driver_killed_or_interrupted_mid_study_resumes_on_ray(ray_head, pool_cells, tmp_path, sig):
     spec_file = tmp_path / "study.toml"
     spec_file.write_text("kind = \"noise_study\"\n" + "\n".join(
         f"{k} = {json.dumps(v)}" for k, v in STUDY.items() if not isinstance(v, dict)) + "\n" + "\n".join(
@@ -159,11 +160,15 @@ def test_driver_killed_mid_study_resumes_on_ray(ray_head, pool_cells, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(cells.glob("*.json")) and driver.poll() is None:
         time.sleep(0.05)
-    driver.kill()
-    driver.wait()
+    driver.send_signal(sig)
+    code = driver.wait(timeout=60)
+    assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130)  # Ctrl-C: the CLI's interrupted exit
     before = len(list(cells.glob("*.json")))
     assert 0 < before < 8, f"{before} cells when the driver was killed"
     assert not list(cells.glob("*.tmp*"))  # atomic writes: no partial record left
+    if sig == signal.SIGINT:  # the kept cells are the pool's; resuming is the SIGKILL case's part
+        assert all(_cells(results / "ray_small")[name] == pool_cells[name] for name in _cells(results / "ray_small"))
+        return
     events = []
     cwd = os.getcwd()
     os.chdir(REPO)

@@ -61,7 +61,7 @@ def test_measurement_readouts_are_what_they_say():
 
 
 def test_measurement_quick_writes_one_row_per_readout(tmp_path, capsys):
-    code, _, err = run_cli(["reproduce", "measurement", "--quick", "--results-dir", str(tmp_path)], capsys)
+    code, _, err = run_cli(["reproduce", "measurement", "--quick", "--results-dir", str(tmp_path), "--workers", "1"], capsys)
     assert code == 0, err
     folder = tmp_path / "reproduce" / "measurement"
     rows = json.loads((folder / "record.json").read_text())["payload"]["summary"]["rows"]
@@ -72,7 +72,7 @@ def test_measurement_quick_writes_one_row_per_readout(tmp_path, capsys):
 
 
 def test_plateaus_quick_variance_intervals_and_decay(tmp_path, capsys):
-    code, _, err = run_cli(["reproduce", "plateaus", "--quick", "--results-dir", str(tmp_path)], capsys)
+    code, _, err = run_cli(["reproduce", "plateaus", "--quick", "--results-dir", str(tmp_path), "--workers", "1"], capsys)
     assert code == 0, err
     folder = tmp_path / "reproduce" / "plateaus"
     s = json.loads((folder / "record.json").read_text())["payload"]["summary"]
@@ -97,7 +97,7 @@ def test_separation_task_is_e2_of_the_signals():
 
 
 def test_separation_quick_rows_and_parameter_counts(tmp_path, capsys):
-    code, _, err = run_cli(["reproduce", "separation", "--quick", "--results-dir", str(tmp_path)], capsys)
+    code, _, err = run_cli(["reproduce", "separation", "--quick", "--results-dir", str(tmp_path), "--workers", "1"], capsys)
     assert code == 0, err
     folder = tmp_path / "reproduce" / "separation"
     s = json.loads((folder / "record.json").read_text())["payload"]["summary"]

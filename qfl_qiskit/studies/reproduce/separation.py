@@ -25,7 +25,7 @@ CLAIM = ("low-rank tensor fusion (LMF) needs a rank growing with M on a cross-mo
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"modalities": [2, 6], "ranks": [1, 4], "qfl_degree": 2, "samples": 600, "epochs": 25,
+        return {"modalities": [2, 6], "ranks": [1, 4], "qfl_degree": 2, "samples": 400, "epochs": 15,
                 "batch_size": 32, "lr": 0.03, "seeds": [0, 1]}
     return {"modalities": [2, 4, 6, 8, 12], "ranks": [1, 2, 4, 8, 16], "qfl_degree": 2, "samples": 2000,
             "epochs": 60, "batch_size": 32, "lr": 0.03, "seeds": [0, 1, 2, 3, 4]}
