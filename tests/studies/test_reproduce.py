@@ -17,7 +17,7 @@ def test_list_names_every_experiment_with_its_claim(capsys):
 
 
 def test_degree_quick_fits_degree_with_depth_and_resumes_per_cell(tmp_path, capsys):
-    code, out, err = run_cli(["reproduce", "degree", "--quick", "--results-dir", str(tmp_path), "--workers", "2"],
+    code, out, err = run_cli(["reproduce", "degree", "--quick", "--results-dir", str(tmp_path), "--workers", "1"],
                              capsys)
     assert code == 0, err
     folder = tmp_path / "reproduce" / "degree"

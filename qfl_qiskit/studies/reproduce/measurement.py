@@ -24,7 +24,7 @@ CLAIM = ("random Pauli measurements are informationally complete and beat comput
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"modalities": 3, "features": 1, "degree": 2, "target": 2, "samples": 400, "terms": 3,
+        return {"modalities": 3, "features": 1, "degree": 2, "target": 2, "samples": 300, "terms": 3,
                 "readouts": ["z", "pauli-4", "pauli-16", "local"], "epochs": 20, "batch_size": 32, "lr": 0.05,
                 "seeds": [0, 1]}
     return {"modalities": 3, "features": 2, "degree": 2, "target": 2, "samples": 1000, "terms": 4,
