@@ -308,10 +308,12 @@ def _run_ray(fn: Callable[..., Any], cells: Sequence[Cell], shared: Sequence[Any
         _connect(ray, address, runtime_env)
     finally:
         shutil.rmtree(staged, ignore_errors=True)  # uploaded by ray.init
+    pending: dict[Any, Cell] = {}
     try:
         refs = [ray.put(value) for value in shared]
         task = ray.remote(num_cpus=cpus, max_retries=retries, retry_exceptions=False)(run_in_worker)
-        pending = {task.remote(fn, cpus, __version__, *refs, *c.args): c for c in cells}
+        for c in cells:
+            pending[task.remote(fn, cpus, __version__, *refs, *c.args)] = c
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
