@@ -17,6 +17,8 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help="Small sizes: a few minutes on 2 cores (the tests run it)."),
     seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds (default: the experiment's)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the finished cells of an interrupted run."),
+    data_path: Path = typer.Option(None, "--data-path",
+                                   help="A data set you downloaded, for the experiments that take one (see --list)."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir",
                                      help="The experiment goes to <dir>/reproduce/<name>/."),
     workers: int = typer.Option(None, "--workers", min=1, max=256, help="Local processes (default: CPU count)."),
@@ -34,10 +36,12 @@ def reproduce(
         table.add_column("name", no_wrap=True)
         table.add_column("claim tested")
         for key, module in EXPERIMENTS.items():
-            table.add_row(key, module.CLAIM)
+            extra = f" [--data-path: {module.DATA_PATH}]" if hasattr(module, "DATA_PATH") else ""
+            table.add_row(key, module.CLAIM + extra)
         console.print(table)
         if as_json:
-            emit_json([{"name": k, "claim": m.CLAIM} for k, m in EXPERIMENTS.items()])
+            emit_json([{"name": k, "claim": m.CLAIM, "data_path": getattr(m, "DATA_PATH", None)}
+                       for k, m in EXPERIMENTS.items()])
         return
     if name is None:
         raise SpecError("give an experiment name, or --list to see them")
@@ -50,7 +54,7 @@ def reproduce(
     out_dir = results_dir / "reproduce" / name
     with CellProgress() as on_event:
         record = run_experiment(EXPERIMENTS[name], out_dir=out_dir, quick=quick, seeds=seed_list, resume=resume,
-                                workers=workers or os.cpu_count() or 1, ray_address=ray_address or None,
+                                data_path=data_path, workers=workers or os.cpu_count() or 1, ray_address=ray_address or None,
                                 progress=on_event)
     verdict = record["payload"]["verdict"]
     console.print(f"claim: {record['payload']['claim']}")

@@ -96,4 +96,43 @@ def _separation(record: dict[str, Any]) -> dict[str, bytes]:
     return {"accuracy": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}
+def _modalities(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    jv = [r for r in s["rows"] if r["data"] == "japanese_vowels" and r["fits"]]
+    ecg = [r for r in s["rows"] if r["data"] == "ptbxl" and r["fits"]]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3 if ecg else 2, figsize=(13.0 if ecg else 9.0, 3.6))
+    for label in s["models"]:
+        rows = [r for r in jv if r["model"] == label]
+        if not rows:
+            continue
+        style = {"color": "k", "linewidth": 2} if label == "qfl" else {"linewidth": 1}
+        m = [r["modalities"] for r in rows]
+        axes[0].errorbar(m, [r["test_accuracy_mean"] for r in rows], yerr=[r["test_accuracy_std"] for r in rows],
+                         marker="o", capsize=3, label=label, **style)
+        axes[1].plot(m, [r["grad_norm_init_mean"] for r in rows], marker="o", label=label, **style)
+    axes[0].set_xlabel("modalities M (JapaneseVowels channels)")
+    axes[0].set_ylabel("held-out accuracy")
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("modalities M")
+    axes[1].set_ylabel("||dL/d fusion params|| at init")
+    if ecg:
+        labels = [m for m in s["models"] if any(r["model"] == m for r in ecg)]
+        x = np.arange(len(labels))
+        for k, (leads, color) in enumerate(((3, "tab:orange"), (12, "tab:blue"))):
+            by = {r["model"]: r for r in ecg if r["modalities"] == leads}
+            axes[2].bar(x + (k - 0.5) * 0.4, [by[m]["test_macro_auc_mean"] if m in by else 0 for m in labels], 0.4,
+                        yerr=[by[m]["test_macro_auc_std"] if m in by else 0 for m in labels], capsize=2,
+                        color=color, label=f"{leads} leads")
+        axes[2].set_xticks(x, labels, rotation=60, fontsize=7)
+        axes[2].set_ylim(0.5, 1.0)
+        axes[2].set_ylabel("PTB-XL macro AUC")
+        axes[2].legend(fontsize=7)
+    fig.suptitle(f"fusion against the number of modalities ({s['seeds']} seeds); "
+                 f"{record['payload']['verdict']['verdict']}", fontsize=9)
+    fig.tight_layout()
+    return {"accuracy": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}

@@ -21,6 +21,8 @@ from qfl_qiskit.data import (
 )
 from qfl_qiskit.errors import DataError
 
+from .ptbxl_fake import write_ptbxl
+
 F = len(SERIES_FEATURES)
 
 # ecg_id -> (scp_codes, strat_fold, expected superclass or None when the record is dropped)
@@ -35,20 +37,6 @@ PTB_RECORDS: dict[int, tuple[str, int, str | None]] = {
     8: ("{'ASMI': 0.0, 'CLBBB': 100.0}", 9, None),  # MI + CD
     9: ("{'LAFB': 100.0, 'IRBBB': 50.0}", 5, "CD"),
 }
-SCP_ROWS = [  # code, diagnostic, rhythm, diagnostic_class, diagnostic_subclass
-    ("NORM", 1.0, "", "NORM", "NORM"),
-    ("IMI", 1.0, "", "MI", "IMI"),
-    ("LMI", 1.0, "", "MI", "LMI"),
-    ("ASMI", 1.0, "", "MI", "AMI"),
-    ("NDT", 1.0, "", "STTC", "STTC"),
-    ("IRBBB", 1.0, "", "CD", "IRBBB"),
-    ("CLBBB", 1.0, "", "CD", "CLBBB"),
-    ("LAFB", 1.0, "", "CD", "LAFB/LPFB"),
-    ("LVH", 1.0, "", "HYP", "LVH"),
-    ("SR", "", 1.0, "", ""),
-]
-
-
 def _signal(ecg_id: int) -> np.ndarray:
     """(1000, 12) mV: lead k has mean ecg_id + k / 10 plus a small sine."""
     t = np.arange(1000) / 100.0
@@ -57,24 +45,8 @@ def _signal(ecg_id: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ptb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import pandas as pd
-    import wfdb
-
-    root = tmp_path_factory.mktemp("ptbxl")
-    (root / "records100" / "00000").mkdir(parents=True)
-    rows = []
-    for ecg_id, (codes, fold, _) in PTB_RECORDS.items():
-        name = f"{ecg_id:05d}_lr"
-        wfdb.wrsamp(name, fs=100, units=["mV"] * 12, sig_name=list(PTBXL_LEADS), p_signal=_signal(ecg_id),
-                    fmt=["16"] * 12, write_dir=str(root / "records100" / "00000"))
-        rows.append({"ecg_id": ecg_id, "patient_id": 100.0 + ecg_id, "age": 50.0, "sex": 0, "report": "sinusrhythmus",
-                     "scp_codes": codes, "strat_fold": fold, "filename_lr": f"records100/00000/{name}",
-                     "filename_hr": f"records500/00000/{ecg_id:05d}_hr"})
-    pd.DataFrame(rows).to_csv(root / "ptbxl_database.csv", index=False)
-    scp = pd.DataFrame(SCP_ROWS, columns=["code", "diagnostic", "rhythm", "diagnostic_class", "diagnostic_subclass"])
-    scp.insert(1, "description", "x")
-    scp.rename(columns={"code": ""}).to_csv(root / "scp_statements.csv", index=False)
-    return root
+    records = {ecg_id: (codes, fold) for ecg_id, (codes, fold, _) in PTB_RECORDS.items()}
+    return write_ptbxl(tmp_path_factory.mktemp("ptbxl"), records, _signal)
 
 
 def _expected(folds: tuple[int, ...]) -> list[tuple[int, int]]:

@@ -106,3 +106,47 @@ def test_separation_quick_rows_and_parameter_counts(tmp_path, capsys):
     assert rows[("qfl", 6)]["fusion_parameters"] < rows[("lmf-r1", 6)]["fusion_parameters"]
     assert rows[("lmf-r4", 6)]["fusion_parameters"] > rows[("lmf-r1", 6)]["fusion_parameters"]
     assert (folder / "separation_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+CLASS_CODES = ("{'NORM': 100.0}", "{'IMI': 100.0}", "{'NDT': 100.0}", "{'IRBBB': 100.0}", "{'LVH': 100.0}")
+
+
+def _ecg(ecg_id: int):
+    import numpy as np
+
+    rng = np.random.default_rng(ecg_id)
+    t = np.arange(1000) / 100.0
+    return np.stack([(ecg_id % 5) / 2 + 0.3 * rng.normal() + 0.2 * np.sin(2 * np.pi * (k + 1) * t)
+                     for k in range(12)], axis=1)
+
+
+def test_modalities_quick_with_ptbxl_rows_fits_and_gradients(tmp_path, capsys):
+    from ..data.ptbxl_fake import write_ptbxl
+
+    # 60 records, every class in every fold: folds 1-8 train, 9 validation, 10 test
+    ptb = write_ptbxl(tmp_path / "ptbxl", {i: (CLASS_CODES[i % 5], (i // 5) % 10 + 1) for i in range(1, 61)}, _ecg)
+    code, _, err = run_cli(["reproduce", "modalities", "--quick", "--seeds", "0", "--data-path", str(ptb),
+                            "--results-dir", str(tmp_path), "--workers", "1"], capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "modalities"
+    record = json.loads((folder / "record.json").read_text())
+    rows = {(r["data"], r["modalities"], r["model"]): r for r in record["payload"]["summary"]["rows"]}
+    assert {k[:2] for k in rows} == {("japanese_vowels", 2), ("japanese_vowels", 6), ("ptbxl", 3), ("ptbxl", 12)}
+    for m in (2, 6):
+        qfl, control = rows[("japanese_vowels", m, "qfl")], rows[("japanese_vowels", m, "control")]
+        # the control's fusion width is chosen to match QFL's fusion-parameter count
+        assert abs(control["fusion_parameters"] - qfl["fusion_parameters"]) <= 2 * m + 1
+        assert all(r["grad_norm_init_mean"] > 0 for r in (qfl, control))
+    assert rows[("japanese_vowels", 6, "qfl")]["test_accuracy_mean"] > 0.5  # 9 speakers: chance is 0.11
+    assert 0.5 < rows[("ptbxl", 12, "qfl")]["test_macro_auc_mean"] <= 1.0
+    assert record["data"]["files"][0]["kind"] == "folder" and record["data"]["files"][0]["files"] == 2 * 60 + 2  # .hea + .dat each, 2 CSVs
+    assert record["payload"]["verdict"]["verdict"] == "inconclusive"  # one seed
+    assert (folder / "modalities_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_data_path_is_refused_where_it_means_nothing(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "degree", "--quick", "--data-path", str(tmp_path)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "modalities" in err
+    code, _, err = run_cli(["reproduce", "modalities", "--quick", "--data-path", str(tmp_path / "nope")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "PTB-XL" in err
+    assert not (tmp_path / "results").exists()

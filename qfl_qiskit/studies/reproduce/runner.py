@@ -17,7 +17,20 @@ from types import ModuleType
 from typing import Any
 
 from qfl_qiskit.atomic import atomic_write_bytes, atomic_write_json
-from qfl_qiskit.errors import QflError
+from qfl_qiskit.errors import QflError, SpecError
+
+
+def _check_data_path(experiment: ModuleType, path: str | Path) -> str:
+    """The absolute path of an experiment's ``--data-path``, refused (one line) where it means nothing or is absent."""
+    if not hasattr(experiment, "DATA_PATH"):
+        from qfl_qiskit.studies.reproduce import EXPERIMENTS
+
+        takers = [k for k, m in EXPERIMENTS.items() if hasattr(m, "DATA_PATH")]
+        raise SpecError(f"{experiment.NAME} takes no --data-path (experiments that do: {', '.join(takers)})")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise SpecError(f"--data-path {path} does not exist; {experiment.NAME} wants: {experiment.DATA_PATH}")
+    return str(p.resolve())
 
 
 def fingerprint(name: str, settings: dict[str, Any], cell: dict[str, Any]) -> str:
@@ -29,10 +42,15 @@ def fingerprint(name: str, settings: dict[str, Any], cell: dict[str, Any]) -> st
 
 def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds: Sequence[int] | None = None,
                    resume: bool = False, workers: int = 1, ray_address: str | None = None,
+                   data_path: str | Path | None = None,
                    progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run (or, with ``resume``, continue) one experiment into ``out_dir``; returns its record.
 
+    ``data_path`` (only for experiments with a ``DATA_PATH`` description) is a data set the user downloaded; it
+    is passed to ``settings(quick, data_path)`` and its files' provenance goes into the record.
+
     Raises:
+        SpecError: ``data_path`` given to an experiment that takes none, or not an existing folder or file.
         QflError: ``out_dir`` holds cells of other settings (without ``resume`` they are discarded instead).
         CellsFailed: Some cells failed; the finished ones are kept and ``--resume`` computes the rest.
     """
@@ -41,8 +59,14 @@ def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds:
     from qfl_qiskit.studies.executor import Cell, CellsFailed, check_cluster, run_cells
 
     notify = progress or (lambda event: None)
+    data: dict[str, Any] | None = None
+    if data_path is not None:
+        data_path = _check_data_path(experiment, data_path)
+        from qfl_qiskit.data.files import data_files
+
+        data = {"files": data_files({"path": data_path})}
     check_cluster(ray_address)
-    settings = experiment.settings(quick)
+    settings = experiment.settings(quick, data_path) if data_path is not None else experiment.settings(quick)
     seed_list = list(seeds) if seeds is not None else list(settings["seeds"])
     settings = {**settings, "seeds": seed_list}
     cells = experiment.plan(settings, seed_list)
@@ -85,7 +109,7 @@ def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds:
     record = make_record(f"reproduce_{experiment.NAME}", specs={"settings": settings, "quick": quick},
                          seeds={"seeds": seed_list},
                          payload={"experiment": experiment.NAME, "claim": experiment.CLAIM, "cells": results,
-                                  "summary": summary, "verdict": experiment.verdict(summary)})
+                                  "summary": summary, "verdict": experiment.verdict(summary)}, data=data)
     pngs = render(record)  # every plot is rendered before the first file is written
     save_record(record, out_dir / "record.json")
     for name, data in pngs.items():
