@@ -135,4 +135,24 @@ def _modalities(record: dict[str, Any]) -> dict[str, bytes]:
     return {"accuracy": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}
+def _encoding(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    x = np.arange(len(s["scales"]))
+    for st, clip in dict.fromkeys((r["standardise"], r["clip"]) for r in s["rows"]):
+        rows = {r["scale"]: r for r in s["rows"] if (r["standardise"], r["clip"]) == (st, clip)}
+        ax.errorbar(x, [rows[a]["test_accuracy_mean"] for a in s["scales"]],
+                    yerr=[rows[a]["test_accuracy_std"] for a in s["scales"]], marker="o", capsize=3,
+                    label=f"{'standardised' if st else 'raw'}{', clipped 3 std' if clip else ''}")
+    ax.set_xticks(x, s["scales"])
+    ax.set_xlabel("angle = scale x feature")
+    ax.set_ylabel("held-out accuracy (9 speakers)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"QFL input encoding, {s['qubits']} qubits, {s['seeds']} seeds; "
+                 f"{record['payload']['verdict']['verdict']}", fontsize=9)
+    fig.tight_layout()
+    return {"accuracy": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "encoding": _encoding, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}

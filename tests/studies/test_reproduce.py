@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ..conftest import run_cli
 
 
@@ -150,3 +152,30 @@ def test_data_path_is_refused_where_it_means_nothing(tmp_path, capsys):
     code, _, err = run_cli(["reproduce", "modalities", "--quick", "--data-path", str(tmp_path / "nope")], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "PTB-XL" in err
     assert not (tmp_path / "results").exists()
+
+
+def test_encoding_prepare_uses_training_statistics_only():
+    import numpy as np
+
+    from qfl_qiskit.studies.reproduce.encoding import prepare
+
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(5.0, 2.0, (200, 3)), np.array([[5.0, 5.0, 1e6]])
+    a, b = prepare(train, test, scale=np.pi, standardise=True, clip=True)
+    np.testing.assert_allclose(a.mean(0), 0.0, atol=0.2)  # clipping moves the mean a little
+    assert b[0, 2] == pytest.approx(np.pi * 3)  # clipped at 3 training standard deviations, then standardised and scaled
+    raw, _ = prepare(train, test, scale=0.5, standardise=False, clip=False)
+    np.testing.assert_array_equal(raw, 0.5 * train)
+
+
+def test_encoding_quick_rows_per_preparation(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "encoding", "--quick", "--results-dir", str(tmp_path), "--workers", "1"],
+                           capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "encoding"
+    rows = json.loads((folder / "record.json").read_text())["payload"]["summary"]["rows"]
+    assert [r["label"] for r in rows] == ["pi/4-std-noclip", "2pi-std-noclip", "pi/4-raw-noclip", "2pi-raw-noclip"]
+    by = {r["label"]: r for r in rows}
+    assert by["2pi-std-noclip"]["angle_p99"] == pytest.approx(8 * by["pi/4-std-noclip"]["angle_p99"])
+    assert all(0.0 <= r["test_accuracy_mean"] <= 1.0 for r in rows)
+    assert (folder / "encoding_accuracy.png").read_bytes()[:4] == b"\x89PNG"

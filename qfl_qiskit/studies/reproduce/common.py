@@ -8,10 +8,10 @@ import numpy as np
 
 
 def train_layer(qnn: Any, data: Any, *, epochs: int, batch_size: int, lr: float, seed: int,
-                train_fraction: float = 0.7) -> dict[str, Any]:
+                train_fraction: float = 0.7, train_size: int | None = None) -> dict[str, Any]:
     """Train ``QuantumLayer(qnn)`` (features as the rotation angles, no classical encoder) and a linear head with
-    Adam and cross-entropy on the first ``train_fraction`` of ``data`` (i.i.d. synthetic draws); held-out accuracy
-    on the rest.
+    Adam and cross-entropy on the first ``train_size`` rows of ``data`` (default: ``train_fraction`` of them, for
+    i.i.d. synthetic draws); held-out accuracy on the rest.
 
     Returns:
         ``train_accuracy``, ``test_accuracy``, ``parameters`` (the quantum layer's), ``qubits``, ``outputs``.
@@ -22,7 +22,7 @@ def train_layer(qnn: Any, data: Any, *, epochs: int, batch_size: int, lr: float,
 
     x = torch.tensor(np.concatenate(data.modalities, axis=1))
     y = torch.tensor(data.labels)
-    cut = int(train_fraction * len(y))
+    cut = int(train_fraction * len(y)) if train_size is None else int(train_size)
     torch.manual_seed(seed)
     outputs = len(qnn.observables)
     model = torch.nn.Sequential(QuantumLayer(qnn, weight_seed=seed),
