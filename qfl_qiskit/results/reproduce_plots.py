@@ -155,4 +155,24 @@ def _encoding(record: dict[str, Any]) -> dict[str, bytes]:
     return {"accuracy": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "encoding": _encoding, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}
+def _noise(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    for mit in dict.fromkeys(r["mitigation"] for r in s["rows"]):
+        rows = [r for r in s["rows"] if r["mitigation"] == mit]
+        ax.errorbar([r["scale"] for r in rows], [r["gap_mean"] for r in rows], yerr=[r["gap_std"] for r in rows],
+                    marker="o", capsize=3, label=f"QFL, {mit}")
+    ax.axhline(s["qfl_exact_mean"] - s["classical"][s["best_classical"]]["mean"], color="k", linestyle="--",
+               linewidth=1, label="QFL noiseless")
+    ax.axhline(0.0, color="gray", linewidth=0.8)
+    ax.set_xlabel(f"noise: lambda x {s['backend']} calibration")
+    ax.set_ylabel(f"accuracy - {s['best_classical']} (paired per seed)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"QFL against the best classical fusion, {s['samples']} test rows, {s['seeds']} seeds; "
+                 f"{record['payload']['verdict']['verdict']}", fontsize=9)
+    fig.tight_layout()
+    return {"gap": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "noise": _noise, "encoding": _encoding, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}

@@ -179,3 +179,19 @@ def test_encoding_quick_rows_per_preparation(tmp_path, capsys):
     assert by["2pi-std-noclip"]["angle_p99"] == pytest.approx(8 * by["pi/4-std-noclip"]["angle_p99"])
     assert all(0.0 <= r["test_accuracy_mean"] <= 1.0 for r in rows)
     assert (folder / "encoding_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_noise_quick_gap_grows_with_noise_and_records_the_device(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "noise", "--quick", "--results-dir", str(tmp_path), "--workers", "1"],
+                           capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "noise"
+    record = json.loads((folder / "record.json").read_text())
+    s = record["payload"]["summary"]
+    gap = {(r["scale"], r["mitigation"]): r["gap_mean"] for r in s["rows"]}
+    assert set(gap) == {(a, m) for a in (1.0, 4.0) for m in ("none", "zne")}
+    assert gap[(4.0, "none")] < gap[(1.0, "none")] - 0.2  # 4x the calibration's noise costs accuracy
+    assert gap[(4.0, "zne")] > gap[(4.0, "none")]  # zero-noise extrapolation wins some of it back
+    assert s["best_classical"] == "concat" and s["backend"] == "fake_torino" and s["calibration_time"]
+    assert all(len(r["gaps"]) == 2 for r in s["rows"])  # paired per seed
+    assert (folder / "noise_gap.png").read_bytes()[:4] == b"\x89PNG"
