@@ -44,9 +44,12 @@ def federation(spec_json: str) -> tuple[list[MultimodalDataset], Any, np.ndarray
     return clients, splits, mask
 
 
-def local_train(spec: FederatedSpec, client: int, state: dict[str, Any], *, round_index: int
-                ) -> tuple[dict[str, Any], dict[str, Any]]:
+def local_train(spec: FederatedSpec, client: int, state: dict[str, Any], *, round_index: int,
+                model_spec: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """One round of local training of ``client`` from the global ``state``; returns (new state, metrics).
+
+    ``model_spec`` trains another model than ``spec.model`` on the same clients (a classical fusion, for the
+    classical federated baseline of :func:`qfl_qiskit.federated.run.run_federated_local`).
 
     Metrics: ``num-examples``, ``train-loss`` and ``modalities`` (indices of the modalities the client trained).
     Without ``modality_aware`` the absent inputs stay zero but are marked present (the naive baseline).
@@ -64,7 +67,7 @@ def local_train(spec: FederatedSpec, client: int, state: dict[str, Any], *, roun
         data = MultimodalDataset(modalities=data.modalities, labels=data.labels, names=data.names,
                                  num_classes=data.num_classes)
     tensors = to_tensors(data)
-    model = build_model(spec.model, splits.dims, splits.num_classes, seed=spec.seed)
+    model = build_model(model_spec or spec.model, splits.dims, splits.num_classes, seed=spec.seed)
     model.load_state_dict(state)
     result = fit(model, tensors, tensors, num_classes=splits.num_classes, loss_fn=F.cross_entropy, lr=spec.lr,
                  epochs=spec.local_epochs, batch_size=spec.batch_size, patience=0, monitor="loss",

@@ -175,4 +175,29 @@ def _noise(record: dict[str, Any]) -> dict[str, bytes]:
     return {"gap": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "noise": _noise, "encoding": _encoding, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}
+def _mma(record: dict[str, Any]) -> dict[str, bytes]:
+    s = record["payload"]["summary"]
+    panels = list(dict.fromkeys((r["modalities"], r["partition"]) for r in s["rows"]))
+    cols = min(3, len(panels))
+    plt = _pyplot()
+    fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(4.0 * cols, 3.0 * -(-len(panels) // cols)),
+                             squeeze=False)
+    for ax, (m, p) in zip(axes.flat, panels):
+        rows = [r for r in s["rows"] if (r["modalities"], r["partition"]) == (m, p)]
+        for method in s["methods"]:
+            ax.errorbar([r["missing"] for r in rows], [r[method]["mean"] for r in rows],
+                        yerr=[r[method]["std"] for r in rows], marker="o", capsize=3, label=method,
+                        **({"color": "k", "linewidth": 2} if method == "mma" else {}))
+        ax.set_title(f"{m} modalities, {p}", fontsize=9)
+        ax.set_xlabel("missing rate (clients per modality)")
+        ax.set_ylabel("test accuracy")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"federated MMA against its baselines ({s['seeds']} seeds); "
+                 f"{record['payload']['verdict']['verdict']}", fontsize=9)
+    fig.tight_layout()
+    return {"accuracy": _png(fig)}
+
+
+_RENDERERS = {"degree": _degree, "mma": _mma, "noise": _noise, "encoding": _encoding, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}

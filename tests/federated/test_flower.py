@@ -11,7 +11,7 @@ import torch
 
 from qfl_qiskit.cli import main
 from qfl_qiskit.federated.clients import client_fails
-from qfl_qiskit.federated.run import run_federated
+from qfl_qiskit.federated.run import run_federated, run_federated_local
 from qfl_qiskit.specs.federated import FederatedSpec
 
 SPEC = dict(name="tiny", seed=11, data={"name": "synthetic_parity", "options": {"n": 150, "num_modalities": 3}},
@@ -48,6 +48,13 @@ def test_simulation_faults_records_and_resume(tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
     assert resumed["payload"]["history"][-1]["global"] == pytest.approx(history[-1]["global"], abs=1e-6)
+
+    # the same rounds in-process (the sweeps' path): the same faults, skipped round and metrics as on Flower
+    local = run_federated_local(spec)
+    assert [("skipped" in h, h["failed_clients"]) for h in local] == [("skipped" in h, h["failed_clients"])
+                                                                        for h in history]
+    for h_local, h_flower in zip(local, history):
+        assert h_local["global"] == pytest.approx(h_flower["global"], abs=1e-9)
 
 
 def test_bad_federated_specs(tmp_path, capsys):

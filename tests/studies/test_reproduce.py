@@ -195,3 +195,31 @@ def test_noise_quick_gap_grows_with_noise_and_records_the_device(tmp_path, capsy
     assert s["best_classical"] == "concat" and s["backend"] == "fake_torino" and s["calibration_time"]
     assert all(len(r["gaps"]) == 2 for r in s["rows"])  # paired per seed
     assert (folder / "noise_gap.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mma_quick_methods_paired_and_equal_without_missing_modalities(tmp_path, capsys):
+    code, _, err = run_cli(["reproduce", "mma", "--quick", "--results-dir", str(tmp_path), "--workers", "1"], capsys)
+    assert code == 0, err
+    folder = tmp_path / "reproduce" / "mma"
+    record = json.loads((folder / "record.json").read_text())
+    rows = {(r["partition"], r["missing"]): r for r in record["payload"]["summary"]["rows"]}
+    assert set(rows) == {(p, r) for p in ("iid", "dirichlet-0.1") for r in (0.0, 0.5)}
+    for p in ("iid", "dirichlet-0.1"):
+        # with every modality present, modality-aware FedAvg is FedAvg and the context state is never used
+        assert rows[(p, 0.0)]["mma"]["values"] == rows[(p, 0.0)]["zero-fill"]["values"]
+        assert rows[(p, 0.0)]["mma_minus"]["zero-fill"]["mean"] == 0.0
+        assert set(rows[(p, 0.5)]["mma_minus"]) == {"zero-fill", "classical", "centralised"}
+    cells = {c["id"]: c["result"] for c in record["payload"]["cells"]}
+    mask = cells["M3-iid-miss0.5-mma-seed0"]["client_modalities"]
+    assert 0 < sum(map(sum, mask)) < 4 * 3 and all(sum(row) >= 1 for row in mask)  # clients lack modalities
+    assert len(cells["M3-iid-miss0.5-classical-seed1"]["accuracy_per_round"]) == 2
+    assert record["payload"]["verdict"]["verdict"] == "inconclusive"  # 2 seeds are too few for a paired test
+    assert (folder / "mma_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paired_difference_and_test():
+    from qfl_qiskit.studies.reproduce.mma import paired
+
+    out = paired([0.8, 0.7, 0.9], [0.7, 0.65, 0.8])
+    assert out["mean"] == pytest.approx(0.25 / 3) and 0 < out["p"] < 0.05
+    assert paired([0.5, 0.6], [0.5, 0.6]) == {"mean": 0.0, "std": 0.0, "p": pytest.approx(float("nan"), nan_ok=True)}
