@@ -56,7 +56,16 @@ def _measurement(record: dict[str, Any]) -> dict[str, bytes]:
 def _plateaus(record: dict[str, Any]) -> dict[str, bytes]:
     s = record["payload"]["summary"]
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2))
+    training = s.get("training") or []
+    fig, axes = plt.subplots(1, 3 if training else 2, figsize=(12.0 if training else 8.0, 3.2))
+    for t in training:
+        axes[2].plot(range(len(t["grad_sq"])), t["grad_sq"], marker=".", label=f"M={t['modalities']} "
+                     f"({t['qubits']} qubits)")
+    if training:
+        axes[2].set_yscale("log")
+        axes[2].set_xlabel("epoch")
+        axes[2].set_ylabel("mean square dL/dtheta (full batch)")
+        axes[2].legend(fontsize=8)
     for ax, axis, key, label in ((axes[0], "degree", "degree", "QFL depth P"),
                                  (axes[1], "modalities", "qubits", "qubits (M modalities grow)")):
         for cost, color in (("local", "tab:blue"), ("global", "tab:red")):
@@ -71,7 +80,8 @@ def _plateaus(record: dict[str, Any]) -> dict[str, bytes]:
         ax.set_xlabel(label)
         ax.set_ylabel("Var[dC/dtheta] (mean over weights)")
         ax.legend(fontsize=8)
-    fig.suptitle(f"gradient variance at initialisation (90% bootstrap); {record['payload']['verdict']['verdict']}",
+    fig.suptitle(f"gradient variance at initialisation (90% bootstrap), and in training; "
+                 f"{record['payload']['verdict']['verdict']}",
                  fontsize=9)
     fig.tight_layout()
     return {"variance": _png(fig)}

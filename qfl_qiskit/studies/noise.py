@@ -262,27 +262,21 @@ def run_cell(spec_json: str, model: bytes | None, cell: dict[str, Any]) -> dict[
 
 
 def barren_plateau(spec: NoiseStudySpec) -> dict[str, Any]:
-    """Variance over random weights and inputs of d<O_0>/d theta_0 for QFL circuits, against P and against M."""
-    import torch
-
+    """Variance over random weights and inputs of d<O_0>/d theta_0 (and its mean over all weights) for QFL
+    circuits, against P and against M: :func:`qfl_qiskit.studies.reproduce.plateaus.gradient_variance`, the implementation
+    of ``qfl reproduce plateaus`` (which adds local and global costs, bootstrap intervals and training)."""
     from qfl_qiskit.circuits import build_qfl
-    from qfl_qiskit.execution import ExactEstimator
     from qfl_qiskit.specs import QFLSpec
+    from qfl_qiskit.studies.reproduce.plateaus import gradient_variance
 
     p = spec.plateau
-    est = ExactEstimator()
 
-    def variance(m: int, degree: int) -> dict[str, float]:
-        qnn = build_qfl(QFLSpec(modalities=m, features=p.features, degree=degree, observables=1))
-        rng = np.random.default_rng(1000 * m + degree)
-        values = qnn.parameter_values(rng.uniform(-np.pi, np.pi, (p.samples, qnn.num_inputs)),
-                                      rng.uniform(-np.pi, np.pi, (p.samples, qnn.num_weights)))
-        v = torch.tensor(values, requires_grad=True)
-        est.evaluate(qnn.circuit, qnn.observables, v).sum().backward()
-        col = list(qnn.circuit.parameters).index(qnn.weights[0])
-        g = v.grad[:, col].numpy()
-        return {"modalities": m, "degree": degree, "qubits": qnn.circuit.num_qubits,
-                "weights": qnn.num_weights, "variance": float(g.var(ddof=1))}
+    def variance(m: int, degree: int) -> dict[str, Any]:
+        observable = build_qfl(QFLSpec(modalities=m, features=p.features, degree=degree, observables=1)).observables[0]
+        out = gradient_variance(m, degree, features=p.features, draws=p.samples, cost="circuit",
+                                observable=observable, seed=1000 * m + degree)
+        return {"modalities": m, "degree": degree, "qubits": out["qubits"], "weights": out["weights"],
+                "variance": out["variance_first_weight"], "variance_mean_over_weights": out["variance"]}
 
     return {"vs_degree": [variance(p.fixed_modalities, d) for d in p.degrees],
             "vs_modalities": [variance(m, p.fixed_degree) for m in p.modalities]}

@@ -83,6 +83,9 @@ def test_plateaus_quick_variance_intervals_and_decay(tmp_path, capsys):
     glob = {r["modalities"]: r for r in s["rows"] if r["axis"] == "modalities" and r["cost"] == "global"}
     assert glob[8]["qubits"] > glob[2]["qubits"] and glob[8]["variance"] < glob[2]["variance"]
     assert set(s["log_variance_per_qubit"]) == {"local", "global"}
+    train = {t["modalities"]: t for t in s["training"]}
+    assert set(train) == {2, 6} and all(len(t["grad_sq"]) == 3 + 1 for t in train.values())  # init + 3 epochs
+    assert all(t["loss"][-1] < t["loss"][0] and min(t["grad_sq"]) > 0 for t in train.values())
     assert (folder / "plateaus_variance.png").read_bytes()[:4] == b"\x89PNG"
 
 
