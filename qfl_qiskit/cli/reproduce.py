@@ -14,6 +14,8 @@ from qfl_qiskit.cli.progress import RAY_ADDRESS_HELP, CellProgress
 def reproduce(
     name: str = typer.Argument(None, help="Experiment to run (see --list)."),
     list_: bool = typer.Option(False, "--list", help="List the experiments and the claims they test."),
+    table: bool = typer.Option(False, "--table", help="Print the claims table (Markdown) of the experiments run "
+                               "under --results-dir: claim, setting, measured, verdict, plots, wall time."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes: a few minutes on 2 cores (the tests run it)."),
     seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds (default: the experiment's)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the finished cells of an interrupted run."),
@@ -42,6 +44,26 @@ def reproduce(
         if as_json:
             emit_json([{"name": k, "claim": m.CLAIM, "data_path": getattr(m, "DATA_PATH", None)}
                        for k, m in EXPERIMENTS.items()])
+        return
+    if table:
+        from qfl_qiskit.studies.reproduce.runner import claims_table
+
+        rows = claims_table(results_dir)
+        if as_json:
+            emit_json(rows)
+            return
+        print("| experiment | paper's claim | our setting | measured | verdict | plot | wall time |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            if r["record"] is None:
+                print(f"| {r['name']} | not run yet: `qfl reproduce {r['name']}` | | | | | |")
+                continue
+            wall = "" if r["wall_seconds"] is None else f"{r['wall_seconds'] / 60:.1f} min"
+            if r["resumed_cells"]:
+                wall += f" (+{r['resumed_cells']} cells resumed)"
+            plots = " ".join(f"[{Path(p).stem}]({p})" for p in r["plots"])
+            print(f"| {r['name']}{' (--quick)' if r['quick'] else ''} | {r['claim']} | {r['setting']} | "
+                  f"{r['measured']} | **{r['verdict']}** | {plots} | {wall} |")
         return
     if name is None:
         raise SpecError("give an experiment name, or --list to see them")

@@ -44,6 +44,15 @@ def test_degree_quick_fits_degree_with_depth_and_resumes_per_cell(tmp_path, caps
         assert p.stat().st_mtime_ns == stamps[p.name]  # the finished cells were not recomputed
     again = json.loads((folder / "record.json").read_text())
     assert again["payload"]["summary"] == s  # the recomputed cell gives the same numbers
+    assert again["payload"]["run"]["resumed_cells"] == 17 and again["payload"]["run"]["cells"] == 18
+
+    code, out, _ = run_cli(["reproduce", "--table", "--results-dir", str(tmp_path), "--json"], capsys)
+    rows = {r["name"]: r for r in json.loads(out[out.index("["):])}
+    assert rows["degree"]["verdict"] == again["payload"]["verdict"]["verdict"] and rows["degree"]["quick"]
+    assert rows["degree"]["setting"].startswith("synthetic cross-modal targets of degree 1..3")
+    assert rows["degree"]["plots"] == [str(folder / "degree_heatmap.png")] and rows["separation"]["record"] is None
+    code, out, _ = run_cli(["reproduce", "--table", "--results-dir", str(tmp_path)], capsys)
+    assert code == 0 and "| degree (--quick) |" in out and "not run yet: `qfl reproduce mma`" in out
 
 
 def test_unknown_experiment_is_one_line(capsys):

@@ -30,6 +30,17 @@ def settings(quick: bool) -> dict[str, Any]:
             "terms": 4, "observables": 16, "epochs": 60, "batch_size": 32, "lr": 0.05, "seeds": [0, 1, 2, 3, 4]}
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"synthetic cross-modal targets of degree {_span(s['targets'])}, {s['modalities']} modalities x "
+            f"{s['features']} features, bare QFL layer P = {_span(s['depths'])}, {s['samples']} samples, "
+            f"{len(s['seeds'])} seeds")
+
+
+def _span(values: list[int]) -> str:
+    return f"{min(values)}..{max(values)}"
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     return [{"id": f"d{d}-P{p}-seed{s}", "target": d, "depth": p, "seed": s}
             for s in seeds for d in settings["targets"] for p in settings["depths"]]

@@ -35,6 +35,12 @@ def _label(scale: str, standardise: bool, clip: bool) -> str:
     return f"{scale}-{'std' if standardise else 'raw'}-{'clip' if clip else 'noclip'}"
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"JapaneseVowels 3 channels (24 slots), bare QFL layer P = {s['degree']}; angle scale "
+            f"{', '.join(s['scales'])} x standardised / raw x clipped / not; {len(s['seeds'])} seeds")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     return [{"id": f"{_label(a, st, c)}-seed{s}".replace("/", "_"), "scale": a, "standardise": st, "clip": c,
              "seed": s}

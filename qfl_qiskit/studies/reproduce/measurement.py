@@ -32,6 +32,12 @@ def settings(quick: bool) -> dict[str, Any]:
             "batch_size": 32, "lr": 0.05, "seeds": [0, 1, 2, 3, 4]}
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"degree-{s['target']} cross-modal synthetic task, {s['modalities']} modalities x {s['features']} "
+            f"features, QFL P = {s['degree']}; read-outs {', '.join(s['readouts'])}; {len(s['seeds'])} seeds")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     return [{"id": f"{r}-seed{s}", "readout": r, "seed": s} for s in seeds for r in settings["readouts"]]
 

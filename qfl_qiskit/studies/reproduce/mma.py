@@ -46,6 +46,13 @@ def settings(quick: bool) -> dict[str, Any]:
     return s
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"UCI Multiple Features with {' and '.join(map(str, s['modalities']))} views, {s['clients']} clients, "
+            f"{', '.join(s['partitions'])}, missing {', '.join(f'{r:g}' for r in s['missing'])}, {s['rounds']} "
+            f"rounds; {len(s['seeds'])} seeds, paired t-test")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     return [{"id": f"M{m}-{p}-miss{r:g}-{method}-seed{s}", "modalities": m, "partition": p, "missing": r,
              "method": method, "seed": s}

@@ -79,6 +79,14 @@ def _datasets(settings: dict[str, Any]) -> list[tuple[str, int]]:
     return sets
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"JapaneseVowels, M = {', '.join(map(str, s['modalities']))} channels as modalities"
+            + (", PTB-XL 3 vs 12 leads" if s["ptbxl"] else "") + f"; QFL P = {s['qfl_degree']} against "
+            f"{', '.join(s['baselines'])}, LMF ranks {', '.join(map(str, s['ranks']))} and a capacity-matched "
+            f"Concat; {len(s['seeds'])} seeds")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     return [{"id": f"{data}-M{m}-{label}-seed{s}", "data": data, "modalities": m, "model": label, "seed": s}
             for s in seeds for data, m in _datasets(settings) for label in _models(settings)

@@ -39,6 +39,13 @@ def settings(quick: bool) -> dict[str, Any]:
     return s
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"UCI Multiple Features (6 views), QFL P = {s['degree']} on {s['backend']} noise x "
+            f"{', '.join(f'{a:g}' for a in s['scales'])}, mitigation {', '.join(s['mitigations'])}, against "
+            f"{', '.join(s['classical'])}; {s['samples']} test rows, {len(s['seeds'])} seeds")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     cells = [{"id": f"{m}-seed{s}", "kind": "classical", "model": m, "seed": s}
              for s in seeds for m in settings["classical"]]

@@ -38,6 +38,14 @@ def settings(quick: bool) -> dict[str, Any]:
             "seeds": [0, 1, 2]}
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"QFL D = {s['features']}: P = {min(s['degrees'])}..{max(s['degrees'])} at M = {s['fixed_modalities']}, "
+            f"M = {min(s['modalities'])}..{max(s['modalities'])} at P = {s['fixed_degree']}; {s['draws']} draws, "
+            f"local and global cost; training at M = {', '.join(map(str, s['training']['modalities']))}; "
+            f"{len(s['seeds'])} seeds")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     cells = []
     for s in seeds:

@@ -3,7 +3,8 @@ provenance, a summary, the claim's verdict and plots under ``<results>/reproduce
 
 An experiment is a module with ``NAME``, ``CLAIM`` (the paper's statement), ``settings(quick)`` (JSON-ready
 sizes), ``plan(settings, seeds)`` (cells: JSON-ready dicts with an ``id``), a module-level
-``run_cell(settings_json, cell)`` (in a worker), ``summarize(settings, cells)`` and ``verdict(summary)``; its
+``run_cell(settings_json, cell)`` (in a worker), ``summarize(settings, cells)``, ``verdict(summary)`` and
+``describe(settings)`` (the setting in one line); its
 plots are rendered from the record by :mod:`qfl_qiskit.results.reproduce_plots`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +61,7 @@ def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds:
     from qfl_qiskit.studies.executor import Cell, CellsFailed, check_cluster, run_cells
 
     notify = progress or (lambda event: None)
+    started = time.perf_counter()
     data: dict[str, Any] | None = None
     if data_path is not None:
         data_path = _check_data_path(experiment, data_path)
@@ -108,10 +111,37 @@ def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds:
     summary = experiment.summarize(settings, results)
     record = make_record(f"reproduce_{experiment.NAME}", specs={"settings": settings, "quick": quick},
                          seeds={"seeds": seed_list},
-                         payload={"experiment": experiment.NAME, "claim": experiment.CLAIM, "cells": results,
-                                  "summary": summary, "verdict": experiment.verdict(summary)}, data=data)
+                         payload={"experiment": experiment.NAME, "claim": experiment.CLAIM,
+                                  "setting": experiment.describe(settings), "cells": results, "summary": summary,
+                                  "verdict": experiment.verdict(summary),
+                                  "run": {"wall_seconds": time.perf_counter() - started, "cells": len(cells),
+                                          "resumed_cells": len(done), "workers": workers,
+                                          "ray_address": ray_address}}, data=data)
     pngs = render(record)  # every plot is rendered before the first file is written
     save_record(record, out_dir / "record.json")
     for name, data in pngs.items():
         atomic_write_bytes(out_dir / f"{name}.png", data)
     return record
+
+
+def claims_table(results_dir: Path) -> list[dict[str, Any]]:
+    """One row per experiment with a record under ``results_dir/reproduce/``: the paper's claim, the setting,
+    the verdict and what was measured, the plots and the run's wall time (None for experiments not run yet)."""
+    from qfl_qiskit.studies.reproduce import EXPERIMENTS
+
+    rows = []
+    for name in EXPERIMENTS:
+        folder = results_dir / "reproduce" / name
+        try:
+            record = json.loads((folder / "record.json").read_text(encoding="utf-8"))
+            payload = record["payload"]
+        except (OSError, ValueError, KeyError, TypeError):
+            rows.append({"name": name, "record": None})
+            continue
+        run = payload.get("run") or {}
+        rows.append({"name": name, "record": str(folder / "record.json"), "claim": payload["claim"],
+                     "setting": payload.get("setting", ""), "verdict": payload["verdict"]["verdict"],
+                     "measured": payload["verdict"]["why"], "quick": bool(record["specs"].get("quick")), "plots": sorted(str(p) for p in folder.glob("*.png")),
+                     "wall_seconds": run.get("wall_seconds"), "resumed_cells": run.get("resumed_cells"),
+                     "time": record.get("created")})
+    return rows

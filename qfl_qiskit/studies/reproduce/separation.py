@@ -31,6 +31,13 @@ def settings(quick: bool) -> dict[str, Any]:
             "epochs": 60, "batch_size": 32, "lr": 0.03, "seeds": [0, 1, 2, 3, 4]}
 
 
+def describe(s: dict[str, Any]) -> str:
+    """The setting in one line, for the claims table."""
+    return (f"e_2 of M = {', '.join(map(str, s['modalities']))} one-feature modalities, {s['samples']} samples; "
+            f"QFL P = {s['qfl_degree']} against LMF ranks {', '.join(map(str, s['ranks']))}; {len(s['seeds'])} "
+            "seeds")
+
+
 def plan(settings: dict[str, Any], seeds: list[int]) -> list[dict[str, Any]]:
     models = [("qfl", None)] + [("lmf", r) for r in settings["ranks"]]
     return [{"id": f"{name}{'' if r is None else f'-r{r}'}-M{m}-seed{s}", "model": name, "rank": r,
