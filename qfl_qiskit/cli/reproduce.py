@@ -48,6 +48,9 @@ def reproduce(
     if table:
         from qfl_qiskit.studies.reproduce.runner import claims_table
 
+        if not (results_dir / "reproduce").is_dir():
+            raise SpecError(f"{results_dir} holds no reproduce/ folder: run `qfl reproduce NAME` first, or give the "
+                            "--results-dir it wrote to")
         rows = claims_table(results_dir)
         if as_json:
             emit_json(rows)

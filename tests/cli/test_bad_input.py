@@ -517,6 +517,20 @@ case("quickstart-no-qfl", ["quickstart", "--spec", "t.toml", "--results-dir", "r
      t_DOT_toml=TRAIN.replace('name = "qfl"\ndegree = 1\nobservables = 2', 'name = "lmf"'))
 case("quickstart-results-file", ["quickstart", "--results-dir", "afile"], "is a file", afile="")
 case("quickstart-shots-1", ["quickstart", "--shots", "1"], "")
+# --- qfl reproduce --------------------------------------------------------------------------------------------------
+case("reproduce-no-name", ["reproduce"], "--list")
+case("reproduce-unknown", ["reproduce", "degre"], "no experiment")
+case("reproduce-seeds-text", ["reproduce", "degree", "--seeds", "a,b"], "--seeds")
+case("reproduce-seeds-repeated", ["reproduce", "degree", "--seeds", "1,1"], "distinct")
+case("reproduce-workers-0", ["reproduce", "degree", "--workers", "0"], "")
+case("reproduce-results-file", ["reproduce", "degree", "--quick", "--results-dir", "afile"], "is a file", afile="")
+case("reproduce-data-path-unused", ["reproduce", "degree", "--data-path", "d"], "takes no --data-path",
+     d__keep=lambda p: None)
+case("reproduce-data-path-missing", ["reproduce", "modalities", "--data-path", "nope"], "does not exist")
+case("reproduce-data-path-not-ptbxl", ["reproduce", "modalities", "--data-path", "d"], "ptbxl_database.csv",
+     d__keep=lambda p: None)
+case("reproduce-table-no-runs", ["reproduce", "--table", "--results-dir", "r"], "no reproduce/ folder")
+case("reproduce-ray-unreachable", ["reproduce", "degree", "--quick", "--ray-address", "127.0.0.1:1"], "ray")
 case("unknown-command", ["trian"], "no such command")
 case("unknown-option", ["train", "t.toml", "--resum"], "no such option")
 

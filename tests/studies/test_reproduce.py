@@ -163,7 +163,10 @@ def test_data_path_is_refused_where_it_means_nothing(tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "modalities" in err
     code, _, err = run_cli(["reproduce", "modalities", "--quick", "--data-path", str(tmp_path / "nope")], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "PTB-XL" in err
-    assert not (tmp_path / "results").exists()
+    code, _, err = run_cli(["reproduce", "modalities", "--quick", "--data-path", str(tmp_path),
+                            "--results-dir", str(tmp_path)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "ptbxl_database.csv" in err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "reproduce").exists()
 
 
 def test_encoding_prepare_uses_training_statistics_only():

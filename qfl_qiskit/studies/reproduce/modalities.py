@@ -28,6 +28,18 @@ DATA_PATH = "PTB-XL root folder (ptbxl_database.csv, records100/): adds 3-lead v
 PTBXL_3_LEADS = ("I", "II", "V2")
 
 
+def check_data_path(path: Any) -> None:
+    """Refuse a folder that is not PTB-XL's root (one line)."""
+    from pathlib import Path
+
+    from qfl_qiskit.errors import DataError
+
+    missing = [f for f in ("ptbxl_database.csv", "scp_statements.csv") if not (Path(path) / f).is_file()]
+    if missing:
+        raise DataError(f"--data-path {path} is not the PTB-XL root folder (no {missing[0]}); download PTB-XL from "
+                        "https://physionet.org/content/ptb-xl/ and pass the folder holding ptbxl_database.csv")
+
+
 def settings(quick: bool, data_path: str | None = None) -> dict[str, Any]:
     if quick:
         s = {"modalities": [2, 6], "ranks": [1, 4], "baselines": ["concat"], "qfl_degree": 2, "epochs": 8,

@@ -32,6 +32,8 @@ def _check_data_path(experiment: ModuleType, path: str | Path) -> str:
     p = Path(path).expanduser()
     if not p.exists():
         raise SpecError(f"--data-path {path} does not exist; {experiment.NAME} wants: {experiment.DATA_PATH}")
+    if hasattr(experiment, "check_data_path"):
+        experiment.check_data_path(p)  # before any cell: a wrong folder is one line, not every cell failing
     return str(p.resolve())
 
 
