@@ -238,3 +238,19 @@ def test_paired_difference_and_test():
     out = paired([0.8, 0.7, 0.9], [0.7, 0.65, 0.8])
     assert out["mean"] == pytest.approx(0.25 / 3) and 0 < out["p"] < 0.05
     assert paired([0.5, 0.6], [0.5, 0.6]) == {"mean": 0.0, "std": 0.0, "p": pytest.approx(float("nan"), nan_ok=True)}
+
+
+def test_fingerprint_ignores_seeds_and_grid_axes_but_not_sizes():
+    from qfl_qiskit.studies.reproduce import mma
+    from qfl_qiskit.studies.reproduce.runner import fingerprint
+
+    s = mma.settings(True)
+    cell = mma.plan(s, s["seeds"])[0]
+    base = fingerprint("mma", s, cell, mma.PLAN_KEYS)
+    larger = {**s, "seeds": [0, 1, 2, 3], "grid": s["grid"] + [{"modalities": 6, "partitions": ["iid"],
+                                                                 "missing": [0.0]}]}
+    assert fingerprint("mma", larger, cell, mma.PLAN_KEYS) == base  # more seeds or a larger grid: resumable
+    assert fingerprint("mma", {**s, "rounds": 3}, cell, mma.PLAN_KEYS) != base  # a cell of other sizes
+    assert fingerprint("mma", s, {**cell, "seed": 9}, mma.PLAN_KEYS) != base
+    for module in __import__("qfl_qiskit.studies.reproduce", fromlist=["EXPERIMENTS"]).EXPERIMENTS.values():
+        assert set(module.PLAN_KEYS) <= set(module.settings(False))  # every plan key names a setting

@@ -20,6 +20,8 @@ NAME = "degree"
 CLAIM = ("QFL expectation values are degree-P trigonometric polynomials across modalities: depth P fits a target "
          "of cross-modal degree P, a depth below it does not; accuracy grows with P")
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("targets", "depths")
 
 def settings(quick: bool) -> dict[str, Any]:
     """Sizes of the experiment: ``quick`` finishes in about a minute on 2 cores."""

@@ -22,6 +22,8 @@ CLAIM = ("open question of the QFL paper: sensitivity to input scaling (angle sc
          "clipping)")
 SCALES = {"pi/4": math.pi / 4, "pi/2": math.pi / 2, "pi": math.pi, "2pi": 2 * math.pi}
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("scales", "standardise", "clip")
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:

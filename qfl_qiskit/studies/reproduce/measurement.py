@@ -21,6 +21,8 @@ NAME = "measurement"
 CLAIM = ("random Pauli measurements are informationally complete and beat computational-basis (Z) read-out; "
          "accuracy grows with the number K of Pauli strings")
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("readouts",)
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:

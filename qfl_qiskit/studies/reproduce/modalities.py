@@ -27,6 +27,8 @@ CLAIM = ("QFL stays stable as the number of modalities grows while low-rank tens
 DATA_PATH = "PTB-XL root folder (ptbxl_database.csv, records100/): adds 3-lead vs 12-lead ECG cells"
 PTBXL_3_LEADS = ("I", "II", "V2")
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("modalities", "ranks", "baselines")
 
 def check_data_path(path: Any) -> None:
     """Refuse a folder that is not PTB-XL's root (one line)."""

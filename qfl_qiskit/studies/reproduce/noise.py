@@ -25,6 +25,8 @@ CLAIM = ("open question of the QFL paper: robustness to device noise relative to
          "fake_torino's calibration, with and without mitigation)")
 BACKEND = "fake_torino"
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("scales", "mitigations", "classical")
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:

@@ -24,6 +24,8 @@ NAME = "plateaus"
 CLAIM = ("trainability as P and M grow (open question in the QFL paper): the gradient variance at initialisation "
          "decays with the qubit count, faster for a global cost than for a local one")
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("degrees", "modalities")
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:

@@ -4,7 +4,8 @@ provenance, a summary, the claim's verdict and plots under ``<results>/reproduce
 An experiment is a module with ``NAME``, ``CLAIM`` (the paper's statement), ``settings(quick)`` (JSON-ready
 sizes), ``plan(settings, seeds)`` (cells: JSON-ready dicts with an ``id``), a module-level
 ``run_cell(settings_json, cell)`` (in a worker), ``summarize(settings, cells)``, ``verdict(summary)`` and
-``describe(settings)`` (the setting in one line); its
+``describe(settings)`` (the setting in one line), and optionally ``PLAN_KEYS`` (settings that only select cells);
+its
 plots are rendered from the record by :mod:`qfl_qiskit.results.reproduce_plots`.
 """
 
@@ -37,9 +38,12 @@ def _check_data_path(experiment: ModuleType, path: str | Path) -> str:
     return str(p.resolve())
 
 
-def fingerprint(name: str, settings: dict[str, Any], cell: dict[str, Any]) -> str:
-    """What a cell's result depends on: the experiment, its settings and the cell's own values."""
-    text = json.dumps({"experiment": name, "settings": settings,
+def fingerprint(name: str, settings: dict[str, Any], cell: dict[str, Any], plan_keys: Sequence[str] = ()) -> str:
+    """What a cell's result depends on: the experiment, its settings and the cell's own values. The seeds and the
+    ``plan_keys`` (settings that only choose which cells exist: a grid's axes, the baselines listed) are left out,
+    so that a run with more seeds or a larger grid resumes the cells it shares with an earlier one."""
+    kept = {k: v for k, v in settings.items() if k != "seeds" and k not in plan_keys}
+    text = json.dumps({"experiment": name, "settings": kept,
                        "cell": {k: v for k, v in cell.items() if k != "fingerprint"}}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -76,7 +80,7 @@ def run_experiment(experiment: ModuleType, *, out_dir: Path, quick: bool, seeds:
     settings = {**settings, "seeds": seed_list}
     cells = experiment.plan(settings, seed_list)
     for c in cells:
-        c["fingerprint"] = fingerprint(experiment.NAME, settings, c)
+        c["fingerprint"] = fingerprint(experiment.NAME, settings, c, getattr(experiment, "PLAN_KEYS", ()))
     cells_dir = out_dir / "cells"
     done: dict[str, dict[str, Any]] = {}
     for c in cells:

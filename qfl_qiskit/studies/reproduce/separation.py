@@ -22,6 +22,8 @@ NAME = "separation"
 CLAIM = ("low-rank tensor fusion (LMF) needs a rank growing with M on a cross-modal task (e_2 of the modalities' "
          "signals) that QFL of fixed depth P = 2 fits at every M")
 
+#: Settings that only choose which cells exist (left out of the cells' fingerprints).
+PLAN_KEYS = ("modalities", "ranks")
 
 def settings(quick: bool) -> dict[str, Any]:
     if quick:
