@@ -79,8 +79,8 @@ def reproduce(
     out_dir = results_dir / "reproduce" / name
     with CellProgress() as on_event:
         record = run_experiment(EXPERIMENTS[name], out_dir=out_dir, quick=quick, seeds=seed_list, resume=resume,
-                                data_path=data_path, workers=workers or os.cpu_count() or 1, ray_address=ray_address or None,
-                                progress=on_event)
+                                data_path=data_path, workers=workers or os.cpu_count() or 1,
+                                ray_address=ray_address or None, progress=on_event)
     verdict = record["payload"]["verdict"]
     console.print(f"claim: {record['payload']['claim']}")
     console.print(f"verdict: {verdict['verdict']} ({verdict['why']})")

@@ -210,4 +210,5 @@ def _mma(record: dict[str, Any]) -> dict[str, bytes]:
     return {"accuracy": _png(fig)}
 
 
-_RENDERERS = {"degree": _degree, "mma": _mma, "noise": _noise, "encoding": _encoding, "modalities": _modalities, "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}
+_RENDERERS = {"degree": _degree, "mma": _mma, "noise": _noise, "encoding": _encoding, "modalities": _modalities,
+              "measurement": _measurement, "plateaus": _plateaus, "separation": _separation}

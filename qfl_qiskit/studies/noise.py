@@ -263,18 +263,16 @@ def run_cell(spec_json: str, model: bytes | None, cell: dict[str, Any]) -> dict[
 
 def barren_plateau(spec: NoiseStudySpec) -> dict[str, Any]:
     """Variance over random weights and inputs of d<O_0>/d theta_0 (and its mean over all weights) for QFL
-    circuits, against P and against M: :func:`qfl_qiskit.studies.reproduce.plateaus.gradient_variance`, the implementation
-    of ``qfl reproduce plateaus`` (which adds local and global costs, bootstrap intervals and training)."""
-    from qfl_qiskit.circuits import build_qfl
-    from qfl_qiskit.specs import QFLSpec
+    circuits, against P and against M: :func:`qfl_qiskit.studies.reproduce.plateaus.gradient_variance`, the
+    implementation of ``qfl reproduce plateaus`` (which adds local and global costs, bootstrap intervals and
+    training)."""
     from qfl_qiskit.studies.reproduce.plateaus import gradient_variance
 
     p = spec.plateau
 
     def variance(m: int, degree: int) -> dict[str, Any]:
-        observable = build_qfl(QFLSpec(modalities=m, features=p.features, degree=degree, observables=1)).observables[0]
         out = gradient_variance(m, degree, features=p.features, draws=p.samples, cost="circuit",
-                                observable=observable, seed=1000 * m + degree)
+                                seed=1000 * m + degree)
         return {"modalities": m, "degree": degree, "qubits": out["qubits"], "weights": out["weights"],
                 "variance": out["variance_first_weight"], "variance_mean_over_weights": out["variance"]}
 

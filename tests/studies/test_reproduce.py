@@ -153,7 +153,8 @@ def test_modalities_quick_with_ptbxl_rows_fits_and_gradients(tmp_path, capsys):
         assert all(r["grad_norm_init_mean"] > 0 for r in (qfl, control))
     assert rows[("japanese_vowels", 6, "qfl")]["test_accuracy_mean"] > 0.5  # 9 speakers: chance is 0.11
     assert 0.5 < rows[("ptbxl", 12, "qfl")]["test_macro_auc_mean"] <= 1.0
-    assert record["data"]["files"][0]["kind"] == "folder" and record["data"]["files"][0]["files"] == 2 * 60 + 2  # .hea + .dat each, 2 CSVs
+    files = record["data"]["files"][0]
+    assert files["kind"] == "folder" and files["files"] == 2 * 60 + 2  # .hea + .dat each, 2 CSVs
     assert record["payload"]["verdict"]["verdict"] == "inconclusive"  # one seed
     assert (folder / "modalities_accuracy.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -178,7 +179,8 @@ def test_encoding_prepare_uses_training_statistics_only():
     train, test = rng.normal(5.0, 2.0, (200, 3)), np.array([[5.0, 5.0, 1e6]])
     a, b = prepare(train, test, scale=np.pi, standardise=True, clip=True)
     np.testing.assert_allclose(a.mean(0), 0.0, atol=0.2)  # clipping moves the mean a little
-    assert b[0, 2] == pytest.approx(np.pi * 3)  # clipped at 3 training standard deviations, then standardised and scaled
+    # clipped at 3 training standard deviations, then standardised and scaled
+    assert b[0, 2] == pytest.approx(np.pi * 3)
     raw, _ = prepare(train, test, scale=0.5, standardise=False, clip=False)
     np.testing.assert_array_equal(raw, 0.5 * train)
 

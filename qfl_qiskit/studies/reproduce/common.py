@@ -18,25 +18,43 @@ def train_layer(qnn: Any, data: Any, *, epochs: int, batch_size: int, lr: float,
     """
     import torch
 
-    from qfl_qiskit.qnn import QuantumLayer
-
     x = torch.tensor(np.concatenate(data.modalities, axis=1))
     y = torch.tensor(data.labels)
     cut = int(train_fraction * len(y)) if train_size is None else int(train_size)
-    torch.manual_seed(seed)
     outputs = len(qnn.observables)
-    model = torch.nn.Sequential(QuantumLayer(qnn, weight_seed=seed),
-                                torch.nn.Linear(outputs, int(data.num_classes), dtype=torch.float64))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for batch in torch.randperm(cut, generator=order).split(batch_size):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            opt.step()
+    model = bare_model(qnn, int(data.num_classes), seed=seed)
+    train_epochs(model, x, y, rows=cut, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     with torch.no_grad():
         pred = model(x).argmax(1)
     return {"train_accuracy": float((pred[:cut] == y[:cut]).double().mean()),
             "test_accuracy": float((pred[cut:] == y[cut:]).double().mean()),
             "parameters": sum(p.numel() for p in model[0].parameters()), "qubits": qnn.circuit.num_qubits,
             "outputs": outputs}
+
+
+def bare_model(qnn: Any, num_classes: int, *, seed: int) -> Any:
+    """``QuantumLayer(qnn)`` (weights from ``seed``) and a linear head, torch's initialisation seeded by ``seed``."""
+    import torch
+
+    from qfl_qiskit.qnn import QuantumLayer
+
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(QuantumLayer(qnn, weight_seed=seed),
+                               torch.nn.Linear(len(qnn.observables), num_classes, dtype=torch.float64))
+
+
+def train_epochs(model: Any, x: Any, y: Any, *, rows: int, epochs: int, batch_size: int, lr: float, seed: int,
+                 after_epoch: Any = None) -> None:
+    """Adam on cross-entropy over the first ``rows`` rows, in batches of a seeded order; ``after_epoch()`` is
+    called after every epoch."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(rows, generator=order).split(batch_size):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            opt.step()
+        if after_epoch is not None:
+            after_epoch()

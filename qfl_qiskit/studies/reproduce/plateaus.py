@@ -73,13 +73,14 @@ def cost_observable(kind: str, num_qubits: int) -> Any:
 
 
 def gradient_variance(modalities: int, degree: int, *, features: int, draws: int, cost: str, seed: Any,
-                      bootstrap: int = 0, observable: Any = None) -> dict[str, Any]:
+                      bootstrap: int = 0) -> dict[str, Any]:
     """Variance over ``draws`` random weight and input vectors (uniform on [-pi, pi)) of each weight's exact partial
     derivative of a QFL circuit's cost, averaged over weights (also the first weight's alone), with a bootstrap 90%
     interval over draws when ``bootstrap`` > 0.
 
     Args:
-        cost: ``local`` or ``global`` (:func:`cost_observable`), unless ``observable`` gives the operator.
+        cost: ``local`` or ``global`` (:func:`cost_observable`), or ``circuit``: the circuit's own first read-out
+            (a random Pauli string).
         seed: Seed (or seed sequence) of the draws.
     """
     import torch
@@ -94,7 +95,7 @@ def gradient_variance(modalities: int, degree: int, *, features: int, draws: int
     values = qnn.parameter_values(rng.uniform(-np.pi, np.pi, (draws, qnn.num_inputs)),
                                   rng.uniform(-np.pi, np.pi, (draws, qnn.num_weights)))
     v = torch.tensor(values, requires_grad=True)
-    op = observable if observable is not None else cost_observable(cost, n)
+    op = qnn.observables[0] if cost == "circuit" else cost_observable(cost, n)
     ExactEstimator().evaluate(qnn.circuit, [op], v).sum().backward()
     order = list(qnn.circuit.parameters)
     cols = [order.index(w) for w in qnn.weights if w in qnn.circuit.parameters]
@@ -118,18 +119,14 @@ def training_gradients(modalities: int, degree: int, *, features: int, samples: 
 
     from qfl_qiskit.circuits import build_qfl
     from qfl_qiskit.data import synthetic_polynomial
-    from qfl_qiskit.qnn import QuantumLayer
     from qfl_qiskit.specs import QFLSpec
+    from qfl_qiskit.studies.reproduce.common import bare_model, train_epochs
 
     data = synthetic_polynomial(num_modalities=modalities, features=features, degree=2, n=samples, seed=seed,
                                 terms=2)
     qnn = build_qfl(QFLSpec(modalities=modalities, features=features, degree=degree, observables=16))
     x, y = torch.tensor(np.concatenate(data.modalities, axis=1)), torch.tensor(data.labels)
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(QuantumLayer(qnn, weight_seed=seed),
-                                torch.nn.Linear(16, int(data.num_classes), dtype=torch.float64))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    order = torch.Generator().manual_seed(seed)
+    model = bare_model(qnn, int(data.num_classes), seed=seed)
 
     def probe() -> tuple[float, float]:
         model.zero_grad()
@@ -139,12 +136,8 @@ def training_gradients(modalities: int, degree: int, *, features: int, samples: 
         return float((w**2).mean()), float(loss)
 
     curve = [probe()]
-    for _ in range(epochs):
-        for batch in torch.randperm(len(y), generator=order).split(32):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            opt.step()
-        curve.append(probe())
+    train_epochs(model, x, y, rows=len(y), epochs=epochs, batch_size=32, lr=lr, seed=seed,
+                 after_epoch=lambda: curve.append(probe()))
     return {"qubits": qnn.circuit.num_qubits, "grad_sq": [g for g, _ in curve], "loss": [l for _, l in curve]}
 
 

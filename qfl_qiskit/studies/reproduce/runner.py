@@ -147,7 +147,8 @@ def claims_table(results_dir: Path) -> list[dict[str, Any]]:
         run = payload.get("run") or {}
         rows.append({"name": name, "record": str(folder / "record.json"), "claim": payload["claim"],
                      "setting": payload.get("setting", ""), "verdict": payload["verdict"]["verdict"],
-                     "measured": payload["verdict"]["why"], "quick": bool(record["specs"].get("quick")), "plots": sorted(str(p) for p in folder.glob("*.png")),
+                     "measured": payload["verdict"]["why"], "quick": bool(record["specs"].get("quick")),
+                     "plots": sorted(str(p) for p in folder.glob("*.png")),
                      "wall_seconds": run.get("wall_seconds"), "resumed_cells": run.get("resumed_cells"),
                      "time": record.get("created")})
     return rows
